@@ -1,0 +1,318 @@
+"""The one-pass interpolated-patch forward over a TransformerLens ``HookedTransformer``.
+
+Contract (shared/DESIGN.md): destination ``d`` reads
+
+    x_d = sum_{s in in(d)} m_sd * y_s + (1 - m_sd) * y~_s  (+ constants)
+        = base_d + sum_s m_sd * (y_s - y~_s),    base_d = sum_s y~_s + constants
+
+where ``y_s`` is source ``s``'s output in the current pass and ``y~_s`` its ablated output.
+The differences ``y_s - y~_s`` of the current pass live in one preallocated stack
+``[n_masks, n_sources, batch, pos, d_model]``; every destination block of a layer is computed
+with one batched matmul over the stack's upstream rows (:class:`_Mix`), so a step costs about a
+forward plus a backward pass of the model, whatever the number of edges. The stack is written
+in place and read through a custom autograd function, so no per-layer copy of it is kept for
+the backward pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from patching.graph import EdgeGraph, GraphConfig
+from patching.support import check_supported
+
+
+@dataclass
+class Ablation:
+    """Ablated source outputs for one clean batch, and the residual bases they imply.
+
+    values: ``[n_sources, batch | 1, pos, d_model]`` ablated output of every source.
+    bases: per destination block key (``attn{l}``, ``mlp{l}``, ``logits``): the input that the
+        block reads when all its edges are ablated, ``[batch | 1, pos, d_model]``.
+    """
+
+    kind: str
+    values: Float[Tensor, "n_src b pos d_model"]
+    bases: dict[str, Float[Tensor, "b pos d_model"]]
+
+
+class _Mix(torch.autograd.Function):
+    """``out[k, r] = sum_j masks[k, r, j(, p)] * stack[k, j]`` without saving a stack copy.
+
+    ``stack`` is a view into the preallocated difference stack (never modified after its rows
+    are written); ``blocks`` are the autograd tensors whose values fill those rows, passed so
+    that gradients reach them.
+    """
+
+    @staticmethod
+    def forward(ctx, masks, stack, sizes, *blocks):  # noqa: D401
+        ctx.stack = stack
+        ctx.sizes = sizes
+        ctx.save_for_backward(masks)
+        return _mix_product(masks, stack)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (masks,) = ctx.saved_tensors
+        stack = ctx.stack
+        grad_masks = None
+        if ctx.needs_input_grad[0]:
+            if masks.dim() == 3:  # [K, R, J]; stack [K, J, n]; grad_out [K, R, B, P, D]
+                g = grad_out.reshape(grad_out.shape[0], grad_out.shape[1], -1)
+                grad_masks = torch.bmm(g, stack.reshape(stack.shape[0], stack.shape[1], -1).mT)
+            else:  # per position [K, R, J, P]
+                grad_masks = torch.einsum("krbpd,kjbpd->krjp", grad_out, stack)
+        grad_stack = None
+        if any(ctx.needs_input_grad[3:]):
+            if masks.dim() == 3:
+                g = grad_out.reshape(grad_out.shape[0], grad_out.shape[1], -1)
+                grad_stack = torch.bmm(masks.mT, g).view(stack.shape)
+            else:
+                grad_stack = torch.einsum("krjp,krbpd->kjbpd", masks, grad_out)
+        block_grads = []
+        start = 0
+        for size, need in zip(ctx.sizes, ctx.needs_input_grad[3:]):
+            block_grads.append(grad_stack[:, start : start + size] if need else None)
+            start += size
+        return (grad_masks, None, None, *block_grads)
+
+
+def _mix_product(masks: Tensor, stack: Tensor) -> Tensor:
+    """masks [K, R, J] or [K, R, J, P] with stack [K, J, B, P, D] -> [K, R, B, P, D]."""
+    K, J = stack.shape[0], stack.shape[1]
+    if masks.dim() == 3:
+        out = torch.bmm(masks, stack.reshape(K, J, -1))
+        return out.view(K, masks.shape[1], *stack.shape[2:])
+    return torch.einsum("krjp,kjbpd->krbpd", masks, stack)
+
+
+class PatchableModel:
+    """A ``HookedTransformer`` with an edge graph and an exact one-pass patched forward."""
+
+    def __init__(self, model, graph_config: GraphConfig | None = None) -> None:
+        check_supported(model.cfg)
+        self.model = model
+        self.cfg = model.cfg
+        self.graph = EdgeGraph(
+            n_layers=model.cfg.n_layers,
+            n_heads=model.cfg.n_heads,
+            has_mlp=not model.cfg.attn_only,
+            config=graph_config or GraphConfig(),
+        )
+        self._prepare_weights()
+
+    def with_graph(self, graph_config: GraphConfig) -> PatchableModel:
+        """The same model under another graph (q/k/v split, positions, attention-only)."""
+        return PatchableModel(self.model, graph_config)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.W_E.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.W_E.dtype
+
+    def _prepare_weights(self) -> None:
+        """Stack per-head projection weights once, so each layer needs one bmm for q, k, v."""
+        self._w_in, self._b_in, self._w_out, self._b_o = [], [], [], []
+        H = self.cfg.n_heads
+        for block in self.model.blocks:
+            a = block.attn
+            WQ, WK, WV = a.W_Q.detach(), a.W_K.detach(), a.W_V.detach()
+            bQ, bK, bV = a.b_Q.detach(), a.b_K.detach(), a.b_V.detach()
+            if self.graph.config.split_qkv:  # [3H, d_model, d_head]
+                self._w_in.append(torch.cat([WQ, WK, WV], 0))
+                self._b_in.append(torch.cat([bQ, bK, bV], 0)[:, None, :])
+            else:  # [H, d_model, 3 d_head]
+                self._w_in.append(torch.cat([WQ, WK, WV], -1))
+                self._b_in.append(torch.cat([bQ, bK, bV], -1).view(H, 1, -1))
+            self._w_out.append(a.W_O.detach())
+            self._b_o.append(a.b_O.detach())
+        self._consts = self._block_constants()
+
+    def _block_constants(self) -> dict[str, Tensor]:
+        """Constant input of each destination block: the ``b_O`` of every upstream layer."""
+        bo = torch.stack(self._b_o).cumsum(0)  # bo[l] = sum of b_O over layers <= l
+        zero = torch.zeros_like(bo[0])
+        consts = {}
+        for layer in range(self.graph.n_layers):
+            consts[f"attn{layer}"] = bo[layer - 1] if layer else zero
+            consts[f"mlp{layer}"] = bo[layer]
+        consts["logits"] = bo[-1]
+        return consts
+
+    # ----- ablations ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def source_outputs(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "n_src b p d"]:
+        """Every source's output in the unpatched model (all masks 1)."""
+        return self._run(tokens, None, None, collect=True)
+
+    @torch.no_grad()
+    def ablation(
+        self,
+        kind: str,
+        clean: Int[Tensor, "batch pos"],
+        corrupted: Int[Tensor, "batch pos"] | None = None,
+        reference: Int[Tensor, "ref pos"] | None = None,
+    ) -> Ablation:
+        """Ablated source outputs: ``resample`` (from ``corrupted``, paired with ``clean``),
+        ``mean`` (per-position mean over ``reference``) or ``zero``."""
+        from patching.ablation import ABLATIONS
+
+        if kind not in ABLATIONS:
+            raise ValueError(f"unknown ablation {kind!r}; choose one of {sorted(ABLATIONS)}")
+        values = ABLATIONS[kind](self, clean, corrupted, reference)
+        return Ablation(kind, values, self._bases(values))
+
+    def _bases(self, values: Tensor) -> dict[str, Tensor]:
+        cum = torch.cumsum(values, dim=0)  # cum[i] = sum of the first i+1 sources
+        return {
+            key: cum[block.n_up - 1] + self._consts[key] for key, block in self.graph.blocks.items()
+        }
+
+    # ----- masks ---------------------------------------------------------------------------------
+    def full_masks(self, masks: Tensor) -> Tensor:
+        """Validate ``[n_edges]`` or ``[n_masks, n_edges]`` and return ``[K, n_full * n_pos]``."""
+        g = self.graph
+        if not isinstance(masks, Tensor):
+            raise TypeError(f"masks must be a torch.Tensor, got {type(masks).__name__}")
+        if masks.dim() not in (1, 2) or masks.shape[-1] != g.n_edges:
+            raise ValueError(
+                f"masks must have shape [{g.n_edges}] or [n_masks, {g.n_edges}] for this graph "
+                f"({g.config}), got {list(masks.shape)}"
+            )
+        if torch.isnan(masks).any():
+            raise ValueError("masks contain NaN; every edge coefficient must be a number in [0, 1]")
+        m = masks.reshape(-1, g.n_edges).to(self.dtype)
+        if g.kept_base_index is None:
+            return m
+        P = g.n_pos
+        full = torch.ones(m.shape[0], g.n_full_base_edges, P, dtype=m.dtype, device=m.device)
+        idx = g.kept_base_index.to(m.device)
+        full = full.index_copy(1, idx, m.view(m.shape[0], -1, P))
+        return full.view(m.shape[0], -1)
+
+    def _block_masks(self, full: Tensor, key: str) -> Tensor:
+        b = self.graph.blocks[key]
+        P = self.graph.n_pos
+        m = full[:, b.start * P : b.stop * P]
+        if self.graph.config.positions is None:
+            return m.view(full.shape[0], b.rows, b.n_up)
+        return m.view(full.shape[0], b.rows, b.n_up, P)
+
+    # ----- the forward ----------------------------------------------------------------------------
+    def forward(
+        self,
+        tokens: Int[Tensor, "batch pos"],
+        masks: Float[Tensor, "*n_masks n_edges"],
+        ablation: Ablation,
+        out_positions: Int[Tensor, " batch"] | None = None,
+    ) -> Float[Tensor, "*n_masks batch *pos d_vocab"]:
+        """Logits of the patched model in one pass, differentiable in ``masks``.
+
+        masks: ``[n_edges]`` or ``[n_masks, n_edges]``; each mask is applied to the whole batch.
+        out_positions: unembed only this position per example (returns ``[..., batch, d_vocab]``).
+        """
+        single = masks.dim() == 1
+        full = self.full_masks(masks)
+        self._check_tokens(tokens, ablation)
+        logits = self._run(tokens, full, ablation, out_positions=out_positions)
+        return logits[0] if single else logits
+
+    __call__ = forward
+
+    def _check_tokens(self, tokens: Tensor, ablation: Ablation) -> None:
+        if tokens.dim() != 2:
+            raise ValueError(f"tokens must be [batch, pos], got shape {list(tokens.shape)}")
+        vb, vp = ablation.values.shape[1], ablation.values.shape[2]
+        if vp != tokens.shape[1] or vb not in (1, tokens.shape[0]):
+            raise ValueError(
+                f"the ablation was built for batch {vb} x pos {vp} but tokens are "
+                f"{tuple(tokens.shape)}; build it from this batch with model.ablation(...)"
+            )
+        P = self.graph.config.positions
+        if P is not None and tokens.shape[1] != P:
+            raise ValueError(f"this per-position graph has {P} positions; tokens have {tokens.shape[1]}")
+
+    def _run(self, tokens, full, ablation, out_positions=None, collect=False):
+        m, g, cfg = self.model, self.graph, self.cfg
+        B, P = tokens.shape
+        K = 1 if full is None else full.shape[0]
+        D = cfg.d_model
+        H = cfg.n_heads
+        embed = m.embed(tokens) + m.pos_embed(tokens)  # [B, P, D]
+        stack = torch.empty(K, g.n_sources, B, P, D, dtype=embed.dtype, device=embed.device)
+        vals = None if ablation is None else ablation.values
+        blocks, sizes = [], []
+
+        def push(out: Tensor, start: int) -> None:
+            # out: [K, n, B, P, D] source outputs; store y - y~ in the stack (or y when collecting)
+            n = out.shape[1]
+            diff = out if vals is None else out - vals[start : start + n].unsqueeze(0)
+            diff = diff.expand(K, n, B, P, D)
+            stack[:, start : start + n] = diff.detach()
+            blocks.append(diff)
+            sizes.append(n)
+
+        def read(key: str) -> Tensor:
+            b = g.blocks[key]
+            if full is None:  # unpatched: sum of all upstream outputs + constants
+                x = stack[:, : b.n_up].sum(1, keepdim=True).expand(K, b.rows, B, P, D)
+                return x + self._consts[key]
+            masks = self._block_masks(full, key)
+            n_blocks = _n_blocks_upto(sizes, b.n_up)
+            mixed = _Mix.apply(masks, stack[:, : b.n_up], tuple(sizes[:n_blocks]), *blocks[:n_blocks])
+            return mixed + ablation.bases[key]
+
+        push(embed.unsqueeze(0).unsqueeze(0), 0)
+        for layer, block in enumerate(m.blocks):
+            x = read(f"attn{layer}")  # [K, R, B, P, D]
+            heads = self._attention(layer, block, x, K, B, P)  # [K, H, B, P, D]
+            push(heads, 1 + layer * g.srcs_per_layer)
+            if g.has_mlp:
+                x = read(f"mlp{layer}")[:, 0].reshape(K * B, P, D).contiguous()
+                out = block.mlp(block.ln2(x)).view(K, 1, B, P, D)
+                push(out, 1 + layer * g.srcs_per_layer + H)
+        if collect:
+            return stack[0]
+        x = read("logits")[:, 0]  # [K, B, P, D]
+        if out_positions is not None:
+            x = x[:, torch.arange(B, device=x.device), out_positions]  # [K, B, D]
+        if cfg.normalization_type is not None:
+            x = m.ln_final(x)
+        return m.unembed(x)
+
+    def _attention(self, layer: int, block, x: Tensor, K: int, B: int, P: int) -> Tensor:
+        """Per-head attention outputs ``z_h W_O[h]`` (no b_O) from per-destination inputs."""
+        cfg = self.cfg
+        H, dh, D = cfg.n_heads, cfg.d_head, cfg.d_model
+        R = x.shape[1]
+        N = K * B * P
+        xn = block.ln1(x.transpose(0, 1).reshape(R, N, D))
+        proj = torch.baddbmm(self._b_in[layer], xn, self._w_in[layer])
+        if self.graph.config.split_qkv:  # [3H, N, dh]
+            q, k, v = (t.view(H, K * B, P, dh) for t in proj.split(H, 0))
+        else:  # [H, N, 3dh]
+            q, k, v = (t.reshape(H, K * B, P, dh) for t in proj.split(dh, -1))
+        scores = q @ k.transpose(-1, -2) / block.attn.attn_scale
+        causal = torch.ones(P, P, dtype=torch.bool, device=x.device).tril()
+        scores = torch.where(causal, scores, torch.tensor(-torch.inf, dtype=scores.dtype))
+        pattern = torch.softmax(scores, dim=-1)
+        pattern = torch.where(torch.isnan(pattern), torch.zeros_like(pattern), pattern)
+        z = pattern @ v  # [H, KB, P, dh]
+        out = torch.bmm(z.reshape(H, N, dh), self._w_out[layer])  # [H, N, D]
+        return out.view(H, K, B, P, D).transpose(0, 1)
+
+
+def _n_blocks_upto(sizes: list[int], n_up: int) -> int:
+    total = 0
+    for i, s in enumerate(sizes):
+        total += s
+        if total == n_up:
+            return i + 1
+    raise RuntimeError(f"stack blocks {sizes} do not reach {n_up} sources")

@@ -1,0 +1,51 @@
+"""Which TransformerLens architectures the graph and the patched forward can express.
+
+Each entry names a feature and a predicate on the config; a model that uses any of them gets a
+``NotImplementedError`` naming it, instead of a silently wrong patched forward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+UNSUPPORTED: dict[str, Callable[[object], bool]] = {
+    "parallel attention and MLP (GPT-J/NeoX style blocks)": lambda c: bool(
+        getattr(c, "parallel_attn_mlp", False)
+    ),
+    "non-standard positional embeddings (rotary, shortformer, alibi, relative)": lambda c: (
+        getattr(c, "positional_embedding_type", "standard") != "standard"
+    ),
+    "grouped-query attention (n_key_value_heads)": lambda c: (
+        getattr(c, "n_key_value_heads", None) not in (None, c.n_heads)
+    ),
+    "query/key normalisation": lambda c: bool(getattr(c, "use_qk_norm", False)),
+    "q/k/v clipping": lambda c: getattr(c, "clip_qkv", None) is not None,
+    "log-n attention scaling": lambda c: bool(getattr(c, "use_logn_attn", False)),
+    "local (sliding-window) attention": lambda c: bool(getattr(c, "use_local_attn", False))
+    or "local" in (getattr(c, "attn_types", None) or []),
+    "attention score soft-capping": lambda c: (getattr(c, "attn_scores_soft_cap", 0) or 0) > 0,
+    "output logit soft-capping": lambda c: (getattr(c, "output_logits_soft_cap", 0) or 0) > 0,
+    "normalisation after attention/MLP outputs": lambda c: bool(
+        getattr(c, "use_normalization_before_and_after", False)
+    ),
+    "post-norm blocks": lambda c: str(getattr(c, "original_architecture", "") or "").startswith(
+        ("Olmo2", "Olmo3")
+    ),
+    "attention sinks": lambda c: bool(getattr(c, "use_attention_sinks", False)),
+    "mixture-of-experts MLPs": lambda c: getattr(c, "num_experts", None) is not None,
+    "post-embedding LayerNorm": lambda c: bool(getattr(c, "post_embedding_ln", False)),
+    "4-bit quantised weights": lambda c: bool(getattr(c, "load_in_4bit", False)),
+    "non-causal attention": lambda c: getattr(c, "attention_dir", "causal") != "causal",
+}
+
+
+def check_supported(cfg) -> None:
+    """Raise ``NotImplementedError`` naming every feature of ``cfg`` the graph can't express."""
+    missing = [name for name, uses in UNSUPPORTED.items() if uses(cfg)]
+    if missing:
+        raise NotImplementedError(
+            "the edge graph does not support this architecture yet: "
+            + "; ".join(missing)
+            + ". Supported: sequential pre-norm blocks (LN, LNPre, RMS, or no normalisation), "
+            "standard positional embeddings, multi-head attention, dense MLPs or attention-only."
+        )
