@@ -1,0 +1,35 @@
+# Two commands: `make bench` (set up, run the benchmark) and `make test` (set up, run the tests).
+# Both create .venv on first use. TORCH_SPEC pins the CPU build of torch that lies on this
+# project's machines; on a machine with a GPU, set TORCH_SPEC=torch (or a CUDA build) instead.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+BENCH_ARGS ?= --methods all --tasks all --seeds 1
+TEST_ARGS ?=
+
+.PHONY: setup test test-all bench speed lint
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+test: setup
+	$(PY) -m pytest -q $(TEST_ARGS)
+
+test-all: setup
+	$(PY) -m pytest -q --runslow $(TEST_ARGS)
+
+bench: setup
+	$(PY) -m eval.run $(BENCH_ARGS)
+
+speed: setup
+	$(PY) -m eval.speed
+
+lint: setup
+	$(PY) -m ruff check patching methods tasks eval tests

@@ -1,0 +1,68 @@
+"""A small generic registry: decorator registration, duplicate refusal, "did you mean" lookups.
+
+Used for tasks (``@register_task``) and methods (``@register_method``); one place to register,
+and ``--methods all`` is simply the sorted registry.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class UnknownKeyError(KeyError):
+    """An unknown registry key; the message suggests the closest registered keys."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0])
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str, base: type) -> None:
+        self.kind = kind
+        self.base = base
+        self._items: dict[str, type[T]] = {}
+
+    def register(self, key: str) -> Callable[[type[T]], type[T]]:
+        def deco(cls: type[T]) -> type[T]:
+            if not (isinstance(cls, type) and issubclass(cls, self.base)):
+                raise TypeError(f"{cls!r} must subclass {self.base.__name__} to be a {self.kind}")
+            if key in self._items:
+                raise ValueError(f"{self.kind} {key!r} is already registered by {self._items[key]}")
+            cls.key = key
+            self._items[key] = cls
+            return cls
+
+        return deco
+
+    def keys(self) -> list[str]:
+        return sorted(self._items)
+
+    def get(self, key: str) -> type[T]:
+        if key not in self._items:
+            close = difflib.get_close_matches(key, self.keys(), n=3, cutoff=0.5)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise UnknownKeyError(
+                f"unknown {self.kind} {key!r}.{hint} Registered: {', '.join(self.keys())}"
+            )
+        return self._items[key]
+
+    def resolve(self, spec: str) -> list[str]:
+        """``all`` or a comma list -> validated keys (raises UnknownKeyError on the first bad one)."""
+        if spec.strip() == "all":
+            return self.keys()
+        keys = [k.strip() for k in spec.split(",") if k.strip()]
+        if not keys:
+            raise UnknownKeyError(f"no {self.kind} named in {spec!r}")
+        for k in keys:
+            self.get(k)
+        return keys
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._items
+
+    def __iter__(self):
+        return iter(self.keys())

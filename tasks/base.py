@@ -1,0 +1,157 @@
+"""The task interface and registry (``@register_task``).
+
+A task supplies a model, clean and corrupted batches, a metric, a divergence from the clean
+output, its default ablation and the ground-truth edge set. Only the evaluator reads the ground
+truth; methods see a :class:`methods.base.Problem`, which has no access to it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, fields
+from typing import ClassVar
+
+import torch
+from jaxtyping import Bool, Float, Int
+from torch import Tensor
+
+from patching.graph import EdgeGraph, GraphConfig
+from patching.registry import Registry
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """A batch of task examples. All tensors share the first dimension ``n``.
+
+    clean / corrupted: token ids; ``corrupted`` is the paired resample source (same shape).
+    answer_mask: the positions whose outputs the metric and the divergence read.
+    answers: the correct token at each answer position (0 elsewhere).
+    wrong: a contrast token where the metric is a difference (e.g. IOI's subject), else None.
+    reference: tokens to average over for mean ablation (None: use ``corrupted``).
+    """
+
+    clean: Int[Tensor, "n pos"]
+    corrupted: Int[Tensor, "n pos"]
+    answer_mask: Bool[Tensor, "n pos"]
+    answers: Int[Tensor, "n pos"]
+    wrong: Int[Tensor, "n pos"] | None = None
+    reference: Int[Tensor, "r pos"] | None = None
+    extra: dict[str, Tensor] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.clean.shape != self.corrupted.shape:
+            raise ValueError(
+                f"clean and corrupted tokens must have the same shape, got "
+                f"{tuple(self.clean.shape)} and {tuple(self.corrupted.shape)}"
+            )
+        for name in ("answer_mask", "answers", "wrong"):
+            t = getattr(self, name)
+            if t is not None and t.shape != self.clean.shape:
+                raise ValueError(f"{name} must have shape {tuple(self.clean.shape)}")
+
+    @property
+    def n(self) -> int:
+        return self.clean.shape[0]
+
+    def to(self, device: torch.device | str) -> TaskData:
+        moved = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, Tensor):
+                v = v.to(device)
+            elif isinstance(v, dict):
+                v = {k: t.to(device) for k, t in v.items()}
+            moved[f.name] = v
+        return TaskData(**moved)
+
+
+def kl_from_clean(
+    logits: Float[Tensor, "*k n pos vocab"],
+    clean_logits: Float[Tensor, "n pos vocab"],
+    data: TaskData,
+) -> Float[Tensor, "*k n"]:
+    """KL(clean || patched) of the next-token distributions, averaged over answer positions."""
+    logp = torch.log_softmax(logits, dim=-1)
+    clean_logp = torch.log_softmax(clean_logits, dim=-1)
+    kl = (clean_logp.exp() * (clean_logp - logp)).sum(-1)  # [*k, n, pos]
+    mask = data.answer_mask.to(kl.dtype)
+    return (kl * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+
+
+class Task(ABC):
+    """Base class of every task. Subclasses are registered with ``@register_task("key")``."""
+
+    key: ClassVar[str]
+    description: ClassVar[str] = ""
+    ablations: ClassVar[tuple[str, ...]] = ("resample",)
+    default_ablation: ClassVar[str] = "resample"
+    max_examples: ClassVar[int] = 10_000
+    default_n: ClassVar[int] = 32
+    per_position: ClassVar[bool] = False  # whether a per-position ground truth exists
+    metric_description: ClassVar[str] = ""  # the metric and its sign convention
+
+    def unavailable_reason(self) -> str | None:
+        """Why this task can't run here (missing weights, optional dependency), or None."""
+        return None
+
+    @abstractmethod
+    def load_model(self, device: str = "cpu"):
+        """The task's ``HookedTransformer``, in eval mode on ``device``."""
+
+    @abstractmethod
+    def _make_data(self, n: int, seed: int) -> TaskData:
+        """``n`` examples; ``n`` is already validated."""
+
+    def make_data(self, n: int, seed: int = 0) -> TaskData:
+        if not isinstance(n, int) or n <= 0:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        if n > self.max_examples:
+            raise ValueError(
+                f"task {self.key!r} can generate at most {self.max_examples} examples, got n={n}"
+            )
+        return self._make_data(n, seed)
+
+    @abstractmethod
+    def metric(self, logits: Float[Tensor, "*k n pos vocab"], data: TaskData) -> Float[Tensor, "*k n"]:
+        """Per-example task metric; higher means more of the clean behaviour."""
+
+    def divergence(
+        self,
+        logits: Float[Tensor, "*k n pos vocab"],
+        clean_logits: Float[Tensor, "n pos vocab"],
+        data: TaskData,
+    ) -> Float[Tensor, "*k n"]:
+        """How far the patched output is from the clean model's (default: KL at answer positions)."""
+        return kl_from_clean(logits, clean_logits, data)
+
+    def check_graph(self, config: GraphConfig) -> None:
+        """Raise ValueError if the ground truth is not defined for this graph option."""
+        if config.positions is not None and not self.per_position:
+            raise ValueError(
+                f"task {self.key!r} defines no per-position ground truth; use positions=None"
+            )
+
+    def ground_truth(self, graph: EdgeGraph, ablation: str | None = None) -> set[str]:
+        """Names of the ground-truth edges in ``graph`` under ``ablation`` (default ablation)."""
+        ablation = ablation or self.default_ablation
+        if ablation not in self.ablations:
+            raise ValueError(
+                f"task {self.key!r} has ground truth for ablations {self.ablations}, not {ablation!r}"
+            )
+        self.check_graph(graph.config)
+        return self._ground_truth(graph, ablation)
+
+    @abstractmethod
+    def _ground_truth(self, graph: EdgeGraph, ablation: str) -> set[str]:
+        """Ground truth for a validated graph and ablation."""
+
+
+TASKS: Registry[Task] = Registry("task", Task)
+register_task = TASKS.register
+
+
+def get_task(key: str) -> Task:
+    """An instance of the task registered as ``key`` (unknown keys suggest the closest)."""
+    import tasks  # noqa: F401  (registers every task module)
+
+    return TASKS.get(key)()
