@@ -91,10 +91,15 @@ def _mix_product(masks: Tensor, stack: Tensor) -> Tensor:
 
 
 class PatchableModel:
-    """A ``HookedTransformer`` with an edge graph and an exact one-pass patched forward."""
+    """A ``HookedTransformer`` with an edge graph and an exact one-pass patched forward.
+
+    The model's parameters are frozen (``requires_grad=False``): discovery learns edge
+    coefficients, never weights, and a backward pass must not spend time on weight gradients.
+    """
 
     def __init__(self, model, graph_config: GraphConfig | None = None) -> None:
         check_supported(model.cfg)
+        model.requires_grad_(False)
         self.model = model
         self.cfg = model.cfg
         self.graph = EdgeGraph(

@@ -1,0 +1,70 @@
+"""Tiny seeded models shared by the tests."""
+
+from __future__ import annotations
+
+import torch
+from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+KINDS = {
+    # GPT-2 style: LayerNorm, GELU MLPs
+    "gpt2": dict(act_fn="gelu_new", normalization_type="LN"),
+    # attention-only
+    "attn-only": dict(attn_only=True, normalization_type="LN"),
+    # no LayerNorm, ReLU MLPs (as tracr-compiled models)
+    "no-ln": dict(act_fn="relu", normalization_type=None),
+}
+
+
+def tiny_model(
+    kind: str = "gpt2",
+    dtype: torch.dtype = torch.float32,
+    seed: int = 0,
+    n_layers: int = 3,
+    n_heads: int = 4,
+    d_model: int = 32,
+    d_vocab: int = 50,
+    std: float | None = None,
+) -> HookedTransformer:
+    """A random-weight HookedTransformer; weights drawn with a large std so every edge matters
+    (smaller without LayerNorm, where activations otherwise grow to ~1e3)."""
+    if std is None:
+        std = 0.12 if KINDS[kind].get("normalization_type", "LN") is None else 0.3
+    cfg = HookedTransformerConfig(
+        n_layers=n_layers,
+        n_heads=n_heads,
+        d_model=d_model,
+        d_head=d_model // n_heads,
+        d_mlp=4 * d_model,
+        d_vocab=d_vocab,
+        n_ctx=32,
+        seed=seed,
+        dtype=dtype,
+        **KINDS[kind],
+    )
+    model = HookedTransformer(cfg)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(".w") and "ln" in name:
+                p.copy_(1 + 0.1 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+            else:
+                p.copy_(std * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    return model.eval()
+
+
+def gpt2_small_shaped(dtype: torch.dtype = torch.float32, seed: int = 0) -> HookedTransformer:
+    """Random weights in GPT-2 small's shape (the real weights can't be fetched offline)."""
+    cfg = HookedTransformerConfig(
+        n_layers=12,
+        n_heads=12,
+        d_model=768,
+        d_head=64,
+        d_mlp=3072,
+        d_vocab=50257,
+        n_ctx=1024,
+        act_fn="gelu_new",
+        normalization_type="LN",
+        seed=seed,
+        dtype=dtype,
+    )
+    return HookedTransformer(cfg).eval()

@@ -1,0 +1,118 @@
+"""The edge graph: counts, names, options, and architectures it refuses."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+from patching import EdgeGraph, GraphConfig, PatchableModel
+from patching.registry import Registry, UnknownKeyError
+from tests.models import tiny_model
+
+
+def test_gpt2_small_counts():
+    g = EdgeGraph(12, 12, has_mlp=True)
+    assert g.n_sources == 157
+    assert g.n_edges == 32491
+    assert EdgeGraph(12, 12, True, GraphConfig(split_qkv=False)).n_edges == 11611  # 12 * 870 + 1014 + 157
+    head_pairs = sum(1 for s, d in g.base_edges if s.startswith("a") and d.endswith(".q"))
+    assert head_pairs == 9504  # head-to-head pairs ignoring q/k/v (DESIGN.md)
+
+
+@pytest.mark.parametrize("layers,heads,mlp", [(1, 1, True), (2, 3, False), (4, 2, True), (3, 8, True)])
+@pytest.mark.parametrize(
+    "config",
+    [GraphConfig(), GraphConfig(split_qkv=False), GraphConfig(positions=3), GraphConfig(include_mlp=False)],
+)
+def test_count_formula_matches_enumeration(layers, heads, mlp, config):
+    g = EdgeGraph(layers, heads, mlp, config)
+    assert g.n_edges == g.expected_n_edges() == len(g.edge_names) == len(set(g.edge_names))
+
+
+def test_edge_names_and_lookup():
+    g = EdgeGraph(12, 12, True)
+    for name in ["embed->a3.h0.v", "m2->a5.h5.q", "a9.h9->logits", "a3.h1->m3", "m11->logits"]:
+        assert g.edge_names[g.edge_index(name)] == name
+    for absent in ["a3.h0->a3.h1.q", "m3->m3", "a5.h0->a4.h0.k", "m3->a3.h0.q"]:
+        with pytest.raises(KeyError):
+            g.edge_index(absent)
+    with pytest.raises(KeyError, match="did you mean"):
+        g.edge_index("embed->a3.h0.w")
+
+
+def test_attention_only_graph_has_no_mlp_edges():
+    g = EdgeGraph(3, 2, True, GraphConfig(include_mlp=False))
+    assert not any(s.startswith("m") or d.startswith("m") for s, d in g.base_edges)
+    assert g.n_edges == EdgeGraph(3, 2, False).n_edges
+
+
+def test_per_position_names():
+    g = EdgeGraph(2, 2, True, GraphConfig(positions=4))
+    assert g.edge_index("embed->a1.h0.k@3") == g.edge_index("embed->a1.h0.k@0") + 3
+
+
+def test_bad_graph_config():
+    with pytest.raises(ValueError):
+        GraphConfig(positions=0)
+
+
+def _cfg(**kw):
+    base = dict(n_layers=1, d_model=16, n_ctx=8, d_head=4, n_heads=4, d_vocab=10, act_fn="relu")
+    base.update(kw)
+    return HookedTransformerConfig(**base)
+
+
+@pytest.mark.parametrize(
+    "kw,feature",
+    [
+        (dict(positional_embedding_type="rotary", rotary_dim=4), "rotary"),
+        (dict(parallel_attn_mlp=True), "parallel attention"),
+        (dict(n_key_value_heads=2), "grouped-query"),
+    ],
+)
+def test_unsupported_architectures_raise(kw, feature):
+    model = HookedTransformer(_cfg(**kw))
+    with pytest.raises(NotImplementedError, match=feature):
+        PatchableModel(model)
+
+
+def test_bad_masks_and_batches():
+    model = tiny_model("gpt2")
+    pm = PatchableModel(model)
+    clean = torch.randint(0, 50, (2, 5))
+    ab = pm.ablation("resample", clean, torch.randint(0, 50, (2, 5)))
+    E = pm.graph.n_edges
+    with pytest.raises(ValueError, match="shape"):
+        pm(clean, torch.ones(E + 1), ab)
+    with pytest.raises(ValueError, match="shape"):
+        pm(clean, torch.ones(2, 3, E), ab)
+    bad = torch.ones(E)
+    bad[3] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        pm(clean, bad, ab)
+    with pytest.raises(ValueError, match="same shape"):
+        pm.ablation("resample", clean, torch.randint(0, 50, (3, 5)))
+    with pytest.raises(ValueError, match="ablation"):
+        pm(torch.randint(0, 50, (2, 6)), torch.ones(E), ab)
+    with pytest.raises(ValueError, match="unknown ablation"):
+        pm.ablation("gaussian", clean, clean)
+
+
+def test_registry_suggests_and_refuses_duplicates():
+    class Base:
+        pass
+
+    reg = Registry("thing", Base)
+
+    @reg.register("activation-patching")
+    class A(Base):
+        pass
+
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register("activation-patching")(type("B", (Base,), {}))
+    with pytest.raises(TypeError):
+        reg.register("x")(int)
+    with pytest.raises(UnknownKeyError, match="Did you mean: activation-patching"):
+        reg.get("activation-patchin")
+    assert reg.resolve("all") == ["activation-patching"]
