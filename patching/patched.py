@@ -16,9 +16,11 @@ the backward pass.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor
 
@@ -40,45 +42,66 @@ class Ablation:
     bases: dict[str, Float[Tensor, "b pos d_model"]]
 
 
-class _Mix(torch.autograd.Function):
-    """``out[k, r] = sum_j masks[k, r, j(, p)] * stack[k, j]`` without saving a stack copy.
+class _Emit(torch.autograd.Function):
+    """Write a source block's ``y - y~`` into the stack and return a dependency token.
 
-    ``stack`` is a view into the preallocated difference stack (never modified after its rows
-    are written); ``blocks`` are the autograd tensors whose values fill those rows, passed so
-    that gradients reach them.
+    Every :class:`_Mix` that reads the block takes the token as an input, so autograd runs this
+    node's backward only after all of them have accumulated their share of the block's
+    gradient into the shared gradient buffer (in place, fused into their matmul); the backward
+    then hands that buffer slice to the block's producer. No per-consumer gradient copies, no
+    separate accumulation passes.
     """
 
     @staticmethod
-    def forward(ctx, masks, stack, sizes, *blocks):  # noqa: D401
-        ctx.stack = stack
-        ctx.sizes = sizes
+    def forward(ctx, out, vals, stack_slice, grad_slice):
+        if vals is None:
+            stack_slice.copy_(out)
+        elif out.shape == stack_slice.shape:
+            torch.sub(out, vals, out=stack_slice)
+        else:  # a mask-independent block (the embedding) broadcast over the masks
+            stack_slice.copy_(out - vals)
+        ctx.grad_slice = grad_slice
+        ctx.out_shape = out.shape
+        return out.new_zeros(())
+
+    @staticmethod
+    def backward(ctx, _token_grad):
+        acc = ctx.grad_slice
+        g = acc.sum_to_size(ctx.out_shape) if acc.shape != ctx.out_shape else acc.clone()
+        acc.zero_()  # leave the buffer clean, so a second backward through the graph is exact
+        return g, None, None, None
+
+
+class _Mix(torch.autograd.Function):
+    """``x[k, r] = base + sum_j masks[k, r, j(, p)] * stack[k, j]`` over the upstream rows.
+
+    Reads the stack in place (no copy is saved for backward: rows are never rewritten once
+    emitted) and accumulates the stack's gradient into the shared buffer in place.
+    """
+
+    @staticmethod
+    def forward(ctx, masks, base, stack, grad, *tokens):
         ctx.save_for_backward(masks)
-        return _mix_product(masks, stack)
+        ctx.stack, ctx.grad, ctx.n_tokens = stack, grad, len(tokens)
+        return _mix_product(masks, stack) + base
 
     @staticmethod
     def backward(ctx, grad_out):
         (masks,) = ctx.saved_tensors
-        stack = ctx.stack
+        stack, grad = ctx.stack, ctx.grad
+        K, J = stack.shape[0], stack.shape[1]
         grad_masks = None
-        if ctx.needs_input_grad[0]:
-            if masks.dim() == 3:  # [K, R, J]; stack [K, J, n]; grad_out [K, R, B, P, D]
-                g = grad_out.reshape(grad_out.shape[0], grad_out.shape[1], -1)
-                grad_masks = torch.bmm(g, stack.reshape(stack.shape[0], stack.shape[1], -1).mT)
-            else:  # per position [K, R, J, P]
+        if masks.dim() == 3:  # masks [K, R, J]; stack [K, J, B, P, D]
+            g = grad_out.reshape(K, grad_out.shape[1], -1)
+            if ctx.needs_input_grad[0]:
+                grad_masks = torch.bmm(g, stack.reshape(K, J, -1).mT)
+            grad.view(K, J, -1).baddbmm_(masks.mT, g)
+        else:  # per position: masks [K, R, J, P]
+            if ctx.needs_input_grad[0]:
                 grad_masks = torch.einsum("krbpd,kjbpd->krjp", grad_out, stack)
-        grad_stack = None
-        if any(ctx.needs_input_grad[3:]):
-            if masks.dim() == 3:
-                g = grad_out.reshape(grad_out.shape[0], grad_out.shape[1], -1)
-                grad_stack = torch.bmm(masks.mT, g).view(stack.shape)
-            else:
-                grad_stack = torch.einsum("krjp,krbpd->kjbpd", masks, grad_out)
-        block_grads = []
-        start = 0
-        for size, need in zip(ctx.sizes, ctx.needs_input_grad[3:]):
-            block_grads.append(grad_stack[:, start : start + size] if need else None)
-            start += size
-        return (grad_masks, None, None, *block_grads)
+            grad.add_(torch.einsum("krjp,krbpd->kjbpd", masks, grad_out))
+        tokens = [grad_out.new_zeros(()) for _ in range(ctx.n_tokens)]
+        return (grad_masks, None, None, None, *tokens)
 
 
 def _mix_product(masks: Tensor, stack: Tensor) -> Tensor:
@@ -88,6 +111,22 @@ def _mix_product(masks: Tensor, stack: Tensor) -> Tensor:
         out = torch.bmm(masks, stack.reshape(K, J, -1))
         return out.view(K, masks.shape[1], *stack.shape[2:])
     return torch.einsum("krjp,kjbpd->krbpd", masks, stack)
+
+
+def _fused_norm(module) -> Callable[[Tensor], Tensor]:
+    """A fused-kernel equivalent of a TransformerLens normalisation module (same formula)."""
+    kind = type(module).__name__
+    eps = getattr(module, "eps", None)
+    table: dict[str, Callable[[Tensor], Tensor]] = {
+        "LayerNorm": lambda x: F.layer_norm(x, x.shape[-1:], module.w, module.b, eps),
+        "LayerNormPre": lambda x: F.layer_norm(x, x.shape[-1:], None, None, eps),
+        "RMSNorm": lambda x: F.rms_norm(x, x.shape[-1:], module.w, eps),
+        "RMSNormPre": lambda x: F.rms_norm(x, x.shape[-1:], None, eps),
+        "Identity": lambda x: x,
+    }
+    if kind not in table:
+        raise NotImplementedError(f"normalisation module {kind} is not supported by the graph")
+    return table[kind]
 
 
 class PatchableModel:
@@ -138,6 +177,11 @@ class PatchableModel:
                 self._b_in.append(torch.cat([bQ, bK, bV], -1).view(H, 1, -1))
             self._w_out.append(a.W_O.detach())
             self._b_o.append(a.b_O.detach())
+        self._attn_scale = [blk.attn.attn_scale for blk in self.model.blocks]
+        self._ln1 = [_fused_norm(blk.ln1) for blk in self.model.blocks]
+        self._ln2 = [_fused_norm(blk.ln2) if hasattr(blk, "ln2") else None for blk in self.model.blocks]
+        has_final = self.cfg.normalization_type is not None and hasattr(self.model, "ln_final")
+        self._ln_final = _fused_norm(self.model.ln_final) if has_final else (lambda x: x)
         self._consts = self._block_constants()
 
     def _block_constants(self) -> dict[str, Tensor]:
@@ -248,21 +292,21 @@ class PatchableModel:
         m, g, cfg = self.model, self.graph, self.cfg
         B, P = tokens.shape
         K = 1 if full is None else full.shape[0]
-        D = cfg.d_model
-        H = cfg.n_heads
+        D, H = cfg.d_model, cfg.n_heads
         embed = m.embed(tokens) + m.pos_embed(tokens)  # [B, P, D]
-        stack = torch.empty(K, g.n_sources, B, P, D, dtype=embed.dtype, device=embed.device)
+        shape = (K, g.n_sources, B, P, D)
+        stack = torch.empty(shape, dtype=embed.dtype, device=embed.device)
+        needs_grad = full is not None and full.requires_grad and torch.is_grad_enabled()
+        grad = torch.zeros(shape, dtype=embed.dtype, device=embed.device) if needs_grad else stack
         vals = None if ablation is None else ablation.values
-        blocks, sizes = [], []
+        tokens_ = []
 
-        def push(out: Tensor, start: int) -> None:
-            # out: [K, n, B, P, D] source outputs; store y - y~ in the stack (or y when collecting)
+        def emit(out: Tensor, start: int) -> None:
+            # out: [K | 1, n, B, P, D] source outputs; the stack holds y - y~ (y when collecting)
             n = out.shape[1]
-            diff = out if vals is None else out - vals[start : start + n].unsqueeze(0)
-            diff = diff.expand(K, n, B, P, D)
-            stack[:, start : start + n] = diff.detach()
-            blocks.append(diff)
-            sizes.append(n)
+            v = None if vals is None else vals[start : start + n].unsqueeze(0)
+            sl = slice(start, start + n)
+            tokens_.append(_Emit.apply(out, v, stack[:, sl], grad[:, sl]))
 
         def read(key: str) -> Tensor:
             b = g.blocks[key]
@@ -270,54 +314,42 @@ class PatchableModel:
                 x = stack[:, : b.n_up].sum(1, keepdim=True).expand(K, b.rows, B, P, D)
                 return x + self._consts[key]
             masks = self._block_masks(full, key)
-            n_blocks = _n_blocks_upto(sizes, b.n_up)
-            mixed = _Mix.apply(masks, stack[:, : b.n_up], tuple(sizes[:n_blocks]), *blocks[:n_blocks])
-            return mixed + ablation.bases[key]
+            up = slice(0, b.n_up)
+            return _Mix.apply(masks, ablation.bases[key], stack[:, up], grad[:, up], *tokens_)
 
-        push(embed.unsqueeze(0).unsqueeze(0), 0)
+        emit(embed[None, None], 0)
         for layer, block in enumerate(m.blocks):
             x = read(f"attn{layer}")  # [K, R, B, P, D]
-            heads = self._attention(layer, block, x, K, B, P)  # [K, H, B, P, D]
-            push(heads, 1 + layer * g.srcs_per_layer)
+            emit(self._attention(layer, x, K, B, P), 1 + layer * g.srcs_per_layer)
             if g.has_mlp:
                 x = read(f"mlp{layer}")[:, 0].reshape(K * B, P, D).contiguous()
-                out = block.mlp(block.ln2(x)).view(K, 1, B, P, D)
-                push(out, 1 + layer * g.srcs_per_layer + H)
+                out = block.mlp(self._ln2[layer](x)).view(K, 1, B, P, D)
+                emit(out, 1 + layer * g.srcs_per_layer + H)
         if collect:
             return stack[0]
         x = read("logits")[:, 0]  # [K, B, P, D]
         if out_positions is not None:
             x = x[:, torch.arange(B, device=x.device), out_positions]  # [K, B, D]
-        if cfg.normalization_type is not None:
-            x = m.ln_final(x)
-        return m.unembed(x)
+        return m.unembed(self._ln_final(x))
 
-    def _attention(self, layer: int, block, x: Tensor, K: int, B: int, P: int) -> Tensor:
+    def _attention(self, layer: int, x: Tensor, K: int, B: int, P: int) -> Tensor:
         """Per-head attention outputs ``z_h W_O[h]`` (no b_O) from per-destination inputs."""
         cfg = self.cfg
         H, dh, D = cfg.n_heads, cfg.d_head, cfg.d_model
         R = x.shape[1]
         N = K * B * P
-        xn = block.ln1(x.transpose(0, 1).reshape(R, N, D))
+        xn = self._ln1[layer](x.transpose(0, 1).reshape(R, N, D))
         proj = torch.baddbmm(self._b_in[layer], xn, self._w_in[layer])
         if self.graph.config.split_qkv:  # [3H, N, dh]
             q, k, v = (t.view(H, K * B, P, dh) for t in proj.split(H, 0))
         else:  # [H, N, 3dh]
             q, k, v = (t.reshape(H, K * B, P, dh) for t in proj.split(dh, -1))
-        scores = q @ k.transpose(-1, -2) / block.attn.attn_scale
-        causal = torch.ones(P, P, dtype=torch.bool, device=x.device).tril()
-        scores = torch.where(causal, scores, torch.tensor(-torch.inf, dtype=scores.dtype))
-        pattern = torch.softmax(scores, dim=-1)
+        scores = q @ k.transpose(-1, -2) / self._attn_scale[layer]
+        causal = torch.ones(P, P, dtype=torch.bool, device=x.device).triu(1)
+        pattern = torch.softmax(scores.masked_fill(causal, -torch.inf), dim=-1)
         pattern = torch.where(torch.isnan(pattern), torch.zeros_like(pattern), pattern)
         z = pattern @ v  # [H, KB, P, dh]
         out = torch.bmm(z.reshape(H, N, dh), self._w_out[layer])  # [H, N, D]
         return out.view(H, K, B, P, D).transpose(0, 1)
 
 
-def _n_blocks_upto(sizes: list[int], n_up: int) -> int:
-    total = 0
-    for i, s in enumerate(sizes):
-        total += s
-        if total == n_up:
-            return i + 1
-    raise RuntimeError(f"stack blocks {sizes} do not reach {n_up} sources")

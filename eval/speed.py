@@ -1,0 +1,189 @@
+"""Speed and memory of one interpolated-patch step against a plain forward+backward.
+
+``python -m eval.speed [--out results/speed.json] [--device cpu|cuda] [--repeats 5]``
+
+Workload (issue 2): a GPT-2-small-shaped random model, batch 8 x 16 tokens, float32.
+- ``plain``: TransformerLens forward + backward with default settings (parameter gradients
+  on), loss on the last position's log-probabilities.
+- ``ipd``: the one-pass patched forward + backward into all 32,491 edge coefficients, loss on
+  the last position's log-probabilities (logits unembedded at that position only, as IPD does).
+- ``ipd_full_logits``: the same, unembedding every position (for transparency).
+- ``seed``: the first write-up's scheme, O(n_layers) hooked forward passes per step
+  (:mod:`patching.seed_reference`).
+Each variant runs in a process of its own so its peak memory is its own: peak RSS on CPU
+(``ru_maxrss``), ``torch.cuda.max_memory_allocated`` on GPU. Times are medians over
+``repeats`` steps after one warm-up step, with device synchronisation around the timer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+BATCH, POS = 8, 16
+
+
+def gpt2_small_shaped(device: str):
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    cfg = HookedTransformerConfig(
+        n_layers=12, n_heads=12, d_model=768, d_head=64, d_mlp=3072, d_vocab=50257,
+        n_ctx=1024, act_fn="gelu_new", normalization_type="LN", seed=0, device=device,
+    )
+    return HookedTransformer(cfg).eval()
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _step_fn(variant: str, device: str):
+    """Build the model and data for ``variant`` and return a zero-argument step function."""
+    torch.manual_seed(0)
+    model = gpt2_small_shaped(device)
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.randint(0, 50257, (BATCH, POS), generator=gen).to(device)
+    corrupt = torch.randint(0, 50257, (BATCH, POS), generator=gen).to(device)
+    target = torch.randint(0, 50257, (BATCH,), generator=gen).to(device)
+    rows = torch.arange(BATCH, device=device)
+    if variant == "plain":
+
+        def step():
+            model.zero_grad(set_to_none=True)
+            logp = model(clean)[:, -1].log_softmax(-1)
+            (-logp[rows, target].mean()).backward()
+
+        return step
+    from patching import PatchableModel
+
+    pm = PatchableModel(model)
+    ab = pm.ablation("resample", clean, corrupt)
+    masks = torch.full((pm.graph.n_edges,), 0.5, device=device, requires_grad=True)
+    last = torch.full((BATCH,), POS - 1, device=device)
+    if variant == "seed":
+        from patching.seed_reference import seed_reference_logits
+
+        def logits():
+            return seed_reference_logits(model, pm.graph, clean, masks, ab)[:, -1]
+    elif variant == "ipd_full_logits":
+
+        def logits():
+            return pm(clean, masks, ab)[:, -1]
+    else:
+
+        def logits():
+            return pm(clean, masks, ab, out_positions=last)
+
+    def step():
+        masks.grad = None
+        logp = logits().log_softmax(-1)
+        (-logp[rows, target].mean()).backward()
+
+    return step
+
+
+def measure(variant: str, device: str, repeats: int) -> dict:
+    """Run one variant in this process: median step seconds and peak memory."""
+    step = _step_fn(variant, device)
+    base_mb = _rss_mb()
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base_mb = torch.cuda.memory_allocated() / 2**20
+    step()  # warm-up
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else _rss_mb()
+    times.sort()
+    return {"seconds": times[len(times) // 2], "all_seconds": times, "peak_mb": peak, "base_mb": base_mb}
+
+
+def _in_child(variant: str, device: str, repeats: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r.json"
+        cmd = [sys.executable, "-m", "eval.speed", "--child", variant, "--device", device,
+               "--repeats", str(repeats), "--out", str(out)]
+        subprocess.run(cmd, check=True)
+        return json.loads(out.read_text())
+
+
+def run(device: str, repeats: int, seed_repeats: int) -> dict:
+    res = {v: _in_child(v, device, repeats) for v in ("plain", "ipd", "ipd_full_logits")}
+    res["seed"] = _in_child("seed", device, seed_repeats)
+    return {
+        "workload": f"GPT-2-small-shaped random model, batch {BATCH} x {POS} tokens, float32, {device}",
+        "plain_s": res["plain"]["seconds"],
+        "ipd_step_s": res["ipd"]["seconds"],
+        "ipd_step_full_logits_s": res["ipd_full_logits"]["seconds"],
+        "seed_reference_s": res["seed"]["seconds"],
+        "ratio_ipd_over_plain": res["ipd"]["seconds"] / res["plain"]["seconds"],
+        "ratio_ipd_full_logits_over_plain": res["ipd_full_logits"]["seconds"] / res["plain"]["seconds"],
+        "ratio_seed_over_ipd": res["seed"]["seconds"] / res["ipd"]["seconds"],
+        "peak_mb_plain": res["plain"]["peak_mb"],
+        "peak_mb_ipd": res["ipd"]["peak_mb"],
+        "peak_mb_ipd_full_logits": res["ipd_full_logits"]["peak_mb"],
+        "peak_mb_seed": res["seed"]["peak_mb"],
+        "base_mb": {k: v["base_mb"] for k, v in res.items()},
+        "all_seconds": {k: v["all_seconds"] for k, v in res.items()},
+        "n_edges": 32491,
+        "device": device,
+        "torch_version": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
+        "peak_memory": "peak RSS of a process that ran only that variant"
+        if device == "cpu"
+        else "torch.cuda.max_memory_allocated",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="results/speed.json")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--seed-repeats", type=int, default=2)
+    p.add_argument("--child", choices=["plain", "ipd", "ipd_full_logits", "seed"], help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.repeats < 1 or a.seed_repeats < 1:
+        p.error("--repeats and --seed-repeats must be >= 1")
+    if a.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda but no CUDA device is available", file=sys.stderr)
+        return 2
+    if a.child:
+        Path(a.out).write_text(json.dumps(measure(a.child, a.device, a.repeats)))
+        return 0
+    result = run(a.device, a.repeats, a.seed_repeats)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(out)
+    keys = ["plain_s", "ipd_step_s", "ipd_step_full_logits_s", "seed_reference_s",
+            "ratio_ipd_over_plain", "ratio_seed_over_ipd", "peak_mb_plain", "peak_mb_ipd", "peak_mb_seed"]
+    for k in keys:
+        print(f"{k:>24}: {result[k]:.3f}")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
