@@ -94,6 +94,7 @@ class Method(ABC):
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     signed: ClassVar[bool] = False  # True when the sign of the scores is meaningful for ranking
     description: ClassVar[str] = ""
+    needs_signal: ClassVar[bool] = True  # refuse tasks whose metric can't tell clean from ablated
 
     def __init__(self, config: MethodConfig | None = None, **overrides) -> None:
         if config is None:
@@ -105,6 +106,8 @@ class Method(ABC):
         self.config = config
 
     def __call__(self, problem: Problem) -> Float[Tensor, " n_edges"]:
+        if self.needs_signal:
+            problem.check_signal()
         torch.manual_seed(self.config.seed)
         scores = self.scores(problem)
         if scores.shape != (problem.n_edges,):

@@ -4,6 +4,11 @@ regression), ``--runbench`` (pytest-benchmark speed suite)."""
 from __future__ import annotations
 
 import pytest
+import torch
+
+# The tests run tiny models, where intra-op threads cost more than they give (and make timings
+# erratic on a loaded 2-core machine).
+torch.set_num_threads(1)
 
 
 def pytest_addoption(parser):

@@ -1,0 +1,45 @@
+"""``ipd-sweep``: interpolated-patch descent over a range of penalty strengths.
+
+One IPD run per ``lam``; each run's circuit is the edges whose coefficient ends above
+``threshold``. An edge's score is the largest ``lam`` whose circuit still contains it (0 if
+none), so every ROC point of the ranking is one run's binary circuit: the way subnetwork probing
+and ACDC trace their ROC curves (Conmy et al. 2023), which makes the comparison with them fair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from methods.base import Method, MethodConfig, Problem, register_method
+from methods.ipd import IpdConfig, run_ipd
+
+
+@dataclass(frozen=True)
+class IpdSweepConfig(MethodConfig):
+    lams: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+    threshold: float = 0.5
+    base: IpdConfig = IpdConfig(steps=200)
+
+    def __post_init__(self) -> None:
+        if not self.lams or any(not lam >= 0 for lam in self.lams):
+            raise ValueError(f"lams must be a non-empty tuple of penalties >= 0, got {self.lams}")
+        if not 0 < self.threshold < 1:
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+
+
+@register_method("ipd-sweep")
+class IpdSweep(Method):
+    Config = IpdSweepConfig
+    description = "IPD once per penalty strength; score = largest lambda keeping the edge (ROC as SP/ACDC)"
+
+    def scores(self, problem: Problem) -> torch.Tensor:
+        c = self.config
+        scores = torch.zeros(problem.n_edges)
+        self.traces = []
+        for lam in sorted(c.lams):
+            coef, trace = run_ipd(problem, replace(c.base, lam=lam, seed=c.seed))
+            self.traces.append(trace)
+            scores[coef.cpu() > c.threshold] = lam
+        return scores
