@@ -345,8 +345,10 @@ class PatchableModel:
         else:  # [H, N, 3dh]
             q, k, v = (t.reshape(H, K * B, P, dh) for t in proj.split(dh, -1))
         scores = q @ k.transpose(-1, -2) / self._attn_scale[layer]
-        causal = torch.ones(P, P, dtype=torch.bool, device=x.device).triu(1)
-        pattern = torch.softmax(scores.masked_fill(causal, -torch.inf), dim=-1)
+        if self.cfg.attention_dir == "causal":
+            future = torch.ones(P, P, dtype=torch.bool, device=x.device).triu(1)
+            scores = scores.masked_fill(future, -torch.inf)
+        pattern = torch.softmax(scores, dim=-1)
         pattern = torch.where(torch.isnan(pattern), torch.zeros_like(pattern), pattern)
         z = pattern @ v  # [H, KB, P, dh]
         out = torch.bmm(z.reshape(H, N, dh), self._w_out[layer])  # [H, N, D]

@@ -35,7 +35,10 @@ UNSUPPORTED: dict[str, Callable[[object], bool]] = {
     "mixture-of-experts MLPs": lambda c: getattr(c, "num_experts", None) is not None,
     "post-embedding LayerNorm": lambda c: bool(getattr(c, "post_embedding_ln", False)),
     "4-bit quantised weights": lambda c: bool(getattr(c, "load_in_4bit", False)),
-    "non-causal attention": lambda c: getattr(c, "attention_dir", "causal") != "causal",
+    "attention directions other than causal or bidirectional": lambda c: getattr(
+        c, "attention_dir", "causal"
+    )
+    not in ("causal", "bidirectional"),
 }
 
 

@@ -65,7 +65,9 @@ def reference_patched_logits(
 
     def coef(s: str, d: str):
         # edges absent from the graph (MLP edges in an attention-only graph) stay clean
-        c = m.get((s, d), torch.tensor(1.0, dtype=mask.dtype))
+        if (s, d) not in m:
+            return torch.tensor(1.0, dtype=mask.dtype)
+        c = m[(s, d)]
         return c[None, :, None] if per_pos else c
 
     def dest_input(d: str, upstream: list[str], n_bo: int) -> torch.Tensor:

@@ -1,0 +1,429 @@
+"""The ioi task: prompts (with a word-level tokenizer built here), metric, ground truth, and
+the offline behaviour of its GPT-2 loading."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import torch
+
+from patching.graph import EdgeGraph, GraphConfig
+from tasks import get_task
+from tasks.ioi import IOITask, hub
+from tasks.ioi.circuit import HEAD_CLASSES
+from tasks.ioi.prompts import (
+    BABA_TEMPLATES,
+    NAMES,
+    OBJECTS,
+    PLACES,
+    POSITION_KEYS,
+    abba,
+    single_token_ids,
+    template_text,
+)
+
+BOS = "<|endoftext|>"
+
+
+@pytest.fixture(scope="module")
+def word_tokenizer():
+    """A word-level Hugging Face tokenizer over every word and punctuation mark IOI uses."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    text = " ".join([*BABA_TEMPLATES, *NAMES, *PLACES, *OBJECTS])
+    words = sorted(set(re.findall(r"\w+|[^\w\s{}]+", text)))
+    vocab = {w: i for i, w in enumerate([BOS, *words])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token=BOS))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS)
+
+
+@pytest.fixture(scope="module")
+def task(word_tokenizer):
+    return IOITask(tokenizer=word_tokenizer)
+
+
+@pytest.fixture(scope="module")
+def data(task):
+    return task.make_data(64, seed=0)
+
+
+def _word(tokenizer, token: int) -> str:
+    return tokenizer.convert_ids_to_tokens(int(token))
+
+
+def _positions(data, i):
+    return {k: int(data.extra[k][i]) for k in POSITION_KEYS}
+
+
+# ----- prompts ------------------------------------------------------------------------------
+def test_registered():
+    assert isinstance(get_task("ioi"), IOITask)
+
+
+def test_abba_swaps_the_first_two_names():
+    want = "Then, {IO} and {S} went to the {PLACE}. {S} gave a {OBJECT} to"
+    assert abba(BABA_TEMPLATES[0]) == want
+    assert template_text(0, "BABA") == BABA_TEMPLATES[0]
+    with pytest.raises(ValueError, match="order"):
+        template_text(0, "ABC")
+
+
+def test_batch_layout_and_answers(data):
+    n, length = data.clean.shape
+    assert data.corrupted.shape == (n, length) and data.n == 64
+    assert data.answer_mask[:, -1].all() and not data.answer_mask[:, :-1].any()
+    assert (data.answers[:, :-1] == 0).all() and (data.wrong[:, :-1] == 0).all()
+    for key in (*POSITION_KEYS, "template", "baba"):
+        assert data.extra[key].shape == (n,) and data.extra[key].dtype == torch.long
+    assert (data.extra["end_pos"] == length - 1).all()
+
+
+def test_positions_hold_the_names(task, data):
+    tok = task.tokenizer
+    for i in range(data.n):
+        p = _positions(data, i)
+        row = data.clean[i]
+        io, s = data.answers[i, -1], data.wrong[i, -1]
+        assert io != s
+        assert row[p["io_pos"]] == io
+        assert row[p["s1_pos"]] == s and row[p["s2_pos"]] == s
+        assert p["s1_plus1_pos"] == p["s1_pos"] + 1
+        assert max(p["io_pos"], p["s1_pos"]) < p["s2_pos"] < p["end_pos"]
+        baba = bool(data.extra["baba"][i])
+        assert (p["s1_pos"] < p["io_pos"]) == baba
+        assert _word(tok, io) in NAMES and _word(tok, s) in NAMES
+        assert _word(tok, row[p["end_pos"]]) == "to"
+        assert (row == io).sum() == 1 and (row == s).sum() == 2
+
+
+def test_tokens_equal_whole_sentence_tokenization(task, data):
+    tok = task.tokenizer
+    vocab = task.vocabulary
+    for i in range(0, data.n, 7):
+        t, order = int(data.extra["template"][i]), "BABA" if data.extra["baba"][i] else "ABBA"
+        layout = vocab.layouts[(t, order)]
+        row = data.clean[i]
+        words = {"IO": _word(tok, data.answers[i, -1]), "S": _word(tok, data.wrong[i, -1])}
+        for slot in ("PLACE", "OBJECT"):
+            if slot in layout.pieces:
+                words[slot] = _word(tok, row[layout.position(slot)])
+        text = template_text(t, order).format(**words)
+        assert tok.encode(text, add_special_tokens=False) == row.tolist()
+
+
+def test_both_orders_present_and_balanced(task, data):
+    baba = data.extra["baba"]
+    assert abs(int(baba.sum()) * 2 - data.n) <= 1
+    two = task.make_data(2, seed=5).extra["baba"]
+    assert sorted(two.tolist()) == [0, 1]
+
+
+def test_abc_corruption_keeps_positions_and_length(task, data):
+    tok = task.tokenizer
+    assert data.corrupted.shape == data.clean.shape
+    for i in range(data.n):
+        p = _positions(data, i)
+        slots = [p["io_pos"], p["s1_pos"], p["s2_pos"]]
+        other = torch.ones(data.clean.shape[1], dtype=torch.bool)
+        other[slots] = False
+        assert torch.equal(data.clean[i, other], data.corrupted[i, other])
+        new = data.corrupted[i, slots].tolist()
+        clean_names = {int(data.answers[i, -1]), int(data.wrong[i, -1])}
+        assert len(set(new)) == 3 and not set(new) & clean_names
+        assert all(_word(tok, t) in NAMES for t in new)
+
+
+def test_deterministic_per_seed(task):
+    a, b, c = task.make_data(16, seed=3), task.make_data(16, seed=3), task.make_data(16, seed=4)
+    assert torch.equal(a.clean, b.clean) and torch.equal(a.corrupted, b.corrupted)
+    assert all(torch.equal(a.extra[k], b.extra[k]) for k in a.extra)
+    assert not torch.equal(a.clean, c.clean)
+
+
+def test_one_template_length_per_batch(task, word_tokenizer):
+    vocab = task.vocabulary
+    lengths = {len(vocab.layouts[(t, o)]) for t in vocab.templates for o in ("ABBA", "BABA")}
+    assert lengths == {task.make_data(8).clean.shape[1]}
+    assert len(vocab.templates) >= 2
+    assert set(task.make_data(200, seed=1).extra["template"].tolist()) == set(vocab.templates)
+    # Explicit templates: one length is required.
+    assert IOITask(word_tokenizer, templates=(0,)).make_data(4).extra["template"].eq(0).all()
+    by_len = {}
+    for t in range(len(BABA_TEMPLATES)):
+        by_len.setdefault(len(vocab.layouts[(t, "BABA")]), []).append(t)
+    a, b = (ts[0] for ts in list(by_len.values())[:2])
+    with pytest.raises(ValueError, match="one length"):
+        IOITask(word_tokenizer, templates=(a, b)).make_data(4)
+
+
+def test_prepend_bos(word_tokenizer):
+    plain = IOITask(word_tokenizer, templates=(0,)).make_data(4, seed=2)
+    bos = IOITask(word_tokenizer, templates=(0,), prepend_bos=True).make_data(4, seed=2)
+    assert (bos.clean[:, 0] == word_tokenizer.bos_token_id).all()
+    assert torch.equal(bos.clean[:, 1:], plain.clean)
+    assert torch.equal(bos.extra["io_pos"], plain.extra["io_pos"] + 1)
+
+
+def test_single_token_filter(word_tokenizer):
+    ids = single_token_ids(word_tokenizer, ("Mary", "Anne-Marie", "John"))
+    assert set(ids) == {"Mary", "John"}
+
+
+@pytest.mark.parametrize("n", [0, -3, 2.0, "4"])
+def test_bad_n(task, n):
+    with pytest.raises(ValueError, match="n must be a positive int"):
+        task.make_data(n)
+
+
+def test_too_many_examples(task):
+    with pytest.raises(ValueError, match="at most"):
+        task.make_data(IOITask.max_examples + 1)
+
+
+@pytest.mark.parametrize("templates", [(), (99,), (-1,), ("0",)])
+def test_bad_templates(templates):
+    with pytest.raises(ValueError, match="templates"):
+        IOITask(templates=templates)
+
+
+# ----- metric --------------------------------------------------------------------------------
+def test_metric_is_io_minus_s_at_last_position(task, data):
+    n, length = data.clean.shape
+    vocab = int(data.clean.max()) + 1
+    logits = torch.randn(2, n, length, vocab)
+    got = task.metric(logits, data)
+    idx = torch.arange(n)
+    want = logits[:, idx, -1, data.answers[:, -1]] - logits[:, idx, -1, data.wrong[:, -1]]
+    assert got.shape == (2, n)
+    torch.testing.assert_close(got, want)
+    # Making S more likely than IO flips the sign.
+    logits[:, idx, -1, data.wrong[:, -1]] = logits.max() + 1
+    assert (task.metric(logits, data) < 0).all()
+
+
+# ----- ground truth --------------------------------------------------------------------------
+def _layer(node: str) -> int:
+    return int(re.match(r"[am](\d+)", node).group(1))
+
+
+def _downstream(src: str, dst: str) -> bool:
+    """Independent reading of DESIGN.md's rule: a head feeds its own layer's MLP."""
+    if src == "embed" or dst == "logits":
+        return True
+    s, d = _layer(src), _layer(dst)
+    if src.startswith("a") and dst.startswith("m"):
+        return s <= d
+    return s < d
+
+
+@pytest.fixture(scope="module")
+def gpt2_graph():
+    return EdgeGraph(12, 12, True, GraphConfig())
+
+
+@pytest.fixture(scope="module")
+def gt(gpt2_graph):
+    return IOITask().ground_truth(gpt2_graph)
+
+
+def test_ground_truth_size(gt):
+    assert len(gt) == 615
+
+
+@pytest.mark.parametrize(
+    ("config", "size"),
+    [
+        (GraphConfig(split_qkv=False), 409),
+        (GraphConfig(include_mlp=False), 183),
+        (GraphConfig(split_qkv=False, include_mlp=False), 124),
+    ],
+)
+def test_ground_truth_size_other_graphs(config, size):
+    graph = EdgeGraph(12, 12, True, config)
+    truth = IOITask().ground_truth(graph)
+    assert len(truth) == size
+    assert truth <= set(graph.edge_names)
+    if not config.include_mlp:
+        assert not any(re.search(r"(^|>)m\d", e) for e in truth)
+
+
+def test_ground_truth_edges_are_graph_edges_and_downstream(gt, gpt2_graph):
+    assert gt <= set(gpt2_graph.edge_names)
+    for e in gt:
+        src, dst = e.split("->")
+        assert _downstream(src, dst.rsplit(".", 1)[0] if dst.count(".") == 2 else dst), e
+
+
+def test_ground_truth_covers_the_26_heads(gt):
+    heads = {f"a{layer}.h{h}" for hs in HEAD_CLASSES.values() for layer, h in hs}
+    assert len(heads) == 26
+    touched = {n.rsplit(".", 1)[0] if n.count(".") == 2 else n for e in gt for n in e.split("->")}
+    assert {n for n in touched if n.startswith("a")} == heads
+
+
+@pytest.mark.parametrize(
+    "edge",
+    [
+        "embed->a0.h1.q",  # input -> duplicate token (q, k, v)
+        "m1->a2.h2.v",  # input (MLP) -> previous token
+        "m6->a7.h3.q",  # input -> S-inhibition query
+        "embed->a10.h7.k",  # input -> negative name mover key
+        "m10->a11.h2.v",
+        "a2.h2->a5.h5.k",  # previous token -> induction
+        "a6.h9->a8.h10.v",  # induction -> S-inhibition
+        "a0.h10->a7.h3.v",  # duplicate token -> S-inhibition
+        "a8.h6->a9.h9.q",  # S-inhibition -> name mover
+        "a9.h9->logits",
+        "a9.h9->m9",  # a head feeds its own layer's MLP
+        "a11.h10->m11",
+        "embed->m0",
+        "m0->m11",
+        "m3->logits",
+        "embed->logits",
+    ],
+)
+def test_ground_truth_contains(gt, edge):
+    assert edge in gt
+
+
+@pytest.mark.parametrize(
+    "edge",
+    [
+        "embed->a7.h3.k",  # S-inhibition k/v come from induction/duplicate heads only
+        "embed->a5.h5.q",  # induction heads read only previous-token heads
+        "a2.h2->a5.h5.q",  # previous token -> induction is k, v
+        "a0.h1->a5.h5.k",  # duplicate token -> induction is not an edge of the circuit
+        "a7.h3->a9.h9.k",  # S-inhibition -> movers is q only
+        "a9.h9->a10.h0.q",
+        "a5.h5->logits",
+        "a7.h3->logits",
+        "a9.h9->m8",  # upstream, not an edge of the graph
+        "a1.h1->a9.h9.q",  # a head outside the circuit
+        "a1.h1->m5",
+    ],
+)
+def test_ground_truth_excludes(gt, edge):
+    assert edge not in gt
+
+
+def test_ground_truth_without_split_is_union_of_roles(gt):
+    flat = IOITask().ground_truth(EdgeGraph(12, 12, True, GraphConfig(split_qkv=False)))
+    merged = {re.sub(r"(->a\d+\.h\d+)\.[qkv]$", r"\1", e) for e in gt}
+    assert flat == merged
+
+
+def test_ground_truth_rejects_other_graphs():
+    task = IOITask()
+    with pytest.raises(ValueError, match="per-position"):
+        task.ground_truth(EdgeGraph(12, 12, True, GraphConfig(positions=15)))
+    with pytest.raises(ValueError, match="GPT-2 small"):
+        task.ground_truth(EdgeGraph(2, 4, True, GraphConfig()))
+    with pytest.raises(ValueError, match="ablations"):
+        task.ground_truth(EdgeGraph(12, 12, True, GraphConfig()), ablation="zero")
+
+
+# ----- environment ----------------------------------------------------------------------------
+def test_unavailable_reason_answers_quickly():
+    start = time.perf_counter()
+    reason = IOITask().unavailable_reason()
+    assert time.perf_counter() - start < 5
+    if hub.missing_from_cache("gpt2", hub.GPT2_FILES) and not hub.hub_reachable():
+        assert isinstance(reason, str) and "cache" in reason and "network" in reason
+
+
+def test_unavailable_reason_offline_never_probes(monkeypatch):
+    monkeypatch.setattr(hub, "_cached", lambda repo, f: False)
+    monkeypatch.setattr(hub, "hub_reachable", pytest.fail)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    reason = IOITask().unavailable_reason()
+    assert "HF_HUB_OFFLINE" in reason and "weights" in reason and "tokenizer" in reason
+
+
+def test_unavailable_reason_none_when_cached(monkeypatch):
+    cached = {"config.json", "model.safetensors", "vocab.json", "merges.txt"}
+    monkeypatch.setattr(hub, "_cached", lambda repo, f: f in cached)
+    monkeypatch.setattr(hub, "hub_reachable", pytest.fail)
+    assert IOITask().unavailable_reason() is None
+
+
+def test_load_model_refuses_clearly_when_unavailable(monkeypatch):
+    monkeypatch.setattr(IOITask, "unavailable_reason", lambda self: "no weights here")
+    with pytest.raises(RuntimeError, match="no weights here"):
+        IOITask().load_model()
+
+
+def test_gpt2_tokenizer_loaded_lazily(monkeypatch, word_tokenizer):
+    import transformers
+
+    calls = []
+
+    def fake(name, *args, **kwargs):
+        calls.append(name)
+        return word_tokenizer
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", fake)
+    task = IOITask()
+    assert calls == []
+    task.make_data(4)
+    task.make_data(4, seed=1)
+    assert calls == ["gpt2"]
+
+
+def _gpt2_tokenizer_cached() -> bool:
+    return not hub.missing_from_cache("gpt2", {"tokenizer": hub.GPT2_FILES["tokenizer"]})
+
+
+@pytest.mark.skipif(not _gpt2_tokenizer_cached(), reason="GPT-2 tokenizer not in the HF cache")
+def test_real_gpt2_tokenizer():
+    task = IOITask()
+    data = task.make_data(32, seed=0)
+    tok = task.tokenizer
+    assert len(tok) == 50257
+    assert len(task.vocabulary.names) >= 90  # Wang et al.'s names are single GPT-2 tokens
+    for i in range(data.n):
+        row = data.clean[i].tolist()
+        assert tok.encode(tok.decode(row), add_special_tokens=False) == row
+        assert tok.decode(data.answers[i, -1]).strip() in NAMES
+
+
+@pytest.mark.slow
+def test_gpt2_prefers_the_indirect_object():
+    task = IOITask()
+    reason = task.unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    model = task.load_model()
+    data = task.make_data(32, seed=0)
+    with torch.no_grad():
+        clean = task.metric(model(data.clean), data).mean()
+        corrupted = task.metric(model(data.corrupted), data).mean()
+    assert clean > 1.0
+    assert clean - corrupted > 1.0
+
+
+def test_data_fits_the_patched_forward(task, data, word_tokenizer):
+    """The batch runs through a tiny random model's patched forward: all-ones masks give the
+    clean logits, all-zeros the corrupted ones, and the metric reads them."""
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    from patching.patched import PatchableModel
+
+    torch.manual_seed(0)
+    cfg = HookedTransformerConfig(
+        n_layers=2, d_model=16, n_heads=2, d_head=8, d_mlp=32, n_ctx=32,
+        d_vocab=len(word_tokenizer), act_fn="gelu_new", normalization_type="LN",
+    )  # fmt: skip
+    model = PatchableModel(HookedTransformer(cfg).eval())
+    small = task.make_data(4, seed=0)
+    ablation = model.ablation("resample", small.clean, small.corrupted)
+    ones = torch.ones(model.graph.n_edges)
+    with torch.no_grad():
+        clean = model(small.clean, ones, ablation)
+        corrupted = model(small.clean, torch.zeros_like(ones), ablation)
+        torch.testing.assert_close(clean, model.model(small.clean), atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(corrupted, model.model(small.corrupted), atol=1e-4, rtol=1e-4)
+    assert task.metric(torch.stack([clean, corrupted]), small).shape == (2, 4)
