@@ -1,0 +1,6 @@
+"""The evaluator: metrics, cost measurement, result records, the runner, plots and baselines.
+
+``python -m eval.run`` runs methods on tasks (each (method, task, seed) in its own process),
+``python -m eval.plots DIR`` draws a run's plots from its records, and ``python -m eval.baseline
+DIR`` turns a run into the baseline that ``eval.run --check`` compares against.
+"""

@@ -1,0 +1,211 @@
+"""Baselines and the regression check.
+
+A baseline is a JSON file with a schema version and one entry per (method, task, ablation): the
+mean AUC, CPR and wall seconds over a run's seeds, and the entry's tolerances. The check fails an
+entry whose AUC or CPR fell more than its tolerance below the baseline, or whose wall time grew
+more than ``time_factor`` times (and by more than ``time_floor_s`` seconds, so that millisecond
+noise on tiny tasks never counts; time is only compared on the same device).
+
+    python -m eval.baseline RUN_DIR [--out results/baseline.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from eval.records import Record, atomic_write_text, read_records, to_json
+
+SCHEMA = "circuitbench-baseline/1"
+DEFAULT_PATH = Path("results/baseline.json")
+
+
+class BaselineError(ValueError):
+    """A baseline file that can't be used (missing, unreadable, another schema)."""
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Tolerance of an entry: ``max(floor, std_factor * std over the baseline's seeds)``."""
+
+    auc: float = 0.02
+    cpr: float = 0.05
+    std_factor: float = 2.0
+    time_factor: float = 2.0
+    time_floor_s: float = 1.0
+
+
+def _mean(values) -> float:
+    v = [x for x in values if math.isfinite(x)]
+    return statistics.fmean(v) if v else math.nan
+
+
+def _tol(values, floor: float, factor: float) -> float:
+    v = [x for x in values if math.isfinite(x)]
+    return max(floor, factor * statistics.stdev(v)) if len(v) > 1 else floor
+
+
+def _groups(records: list[Record]) -> dict[tuple[str, str, str], list[Record]]:
+    out: dict[tuple[str, str, str], list[Record]] = {}
+    for r in records:
+        out.setdefault((r.method, r.task, r.ablation), []).append(r)
+    return out
+
+
+def build_baseline(records: list[Record], source: str = "", tol: Tolerances = Tolerances()) -> dict:
+    """The baseline of a run: one entry per (method, task, ablation) with an ``ok`` record."""
+    entries = []
+    for (method, task, ablation), rs in sorted(_groups(records).items()):
+        ok = [r for r in rs if r.ok]
+        if not ok:
+            continue
+        auc, cpr = [r.auc for r in ok], [r.cpr for r in ok]
+        entries.append(
+            dict(
+                method=method,
+                task=task,
+                ablation=ablation,
+                n=ok[0].n,
+                device=ok[0].device,
+                n_seeds=len(ok),
+                auc=_mean(auc),
+                cpr=_mean(cpr),
+                seconds=_mean([r.seconds for r in ok]),
+                auc_tol=_tol(auc, tol.auc, tol.std_factor),
+                cpr_tol=_tol(cpr, tol.cpr, tol.std_factor),
+                time_factor=tol.time_factor,
+                time_floor_s=tol.time_floor_s,
+            )
+        )
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return {"schema": SCHEMA, "source": source, "created": created, "entries": entries}
+
+
+def write_baseline(path: str | Path, baseline: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, to_json(baseline) + "\n")
+
+
+ENTRY_KEYS = {
+    "method",
+    "task",
+    "ablation",
+    "n",
+    "device",
+    "auc",
+    "cpr",
+    "seconds",
+    "auc_tol",
+    "cpr_tol",
+    "time_factor",
+    "time_floor_s",
+}
+
+
+def load_baseline(path: str | Path) -> dict:
+    """Read and validate a baseline file; :class:`BaselineError` says what is wrong."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise BaselineError(f"can't read baseline {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise BaselineError(f"baseline {path} is not valid JSON: {exc}") from None
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if schema != SCHEMA:
+        raise BaselineError(
+            f"baseline {path} has schema {schema!r}, but this version reads {SCHEMA!r}; "
+            f"rebuild it with: python -m eval.baseline RUN_DIR --out {path}"
+        )
+    for i, e in enumerate(data.get("entries", [])):
+        missing = ENTRY_KEYS - set(e)
+        if missing:
+            raise BaselineError(f"baseline {path} entry {i} lacks {sorted(missing)}")
+    return data
+
+
+def _value(x) -> float:
+    return math.nan if x is None else float(x)
+
+
+def check_entry(entry: dict, rs: list[Record]) -> tuple[list[str], list[str]]:
+    """(regressions, notes) of one baseline entry against this run's records of it."""
+    name = f"{entry['method']} on {entry['task']} ({entry['ablation']})"
+    ok = [r for r in rs if r.ok]
+    if not ok:
+        return [f"{name}: no successful run ({rs[0].status})"], []
+    if any(r.n != entry["n"] for r in ok):
+        return [], [f"{name}: run with n={ok[0].n}, baseline n={entry['n']}; not compared"]
+    fails = []
+    for label, attr in (("AUC", "auc"), ("CPR", "cpr")):
+        base, tol = _value(entry[attr]), _value(entry[f"{attr}_tol"])
+        now = _mean([getattr(r, attr) for r in ok])
+        if math.isfinite(base) and not now >= base - tol:  # NaN now counts as a fall
+            fails.append(
+                f"{name}: {label} {now:.4f} fell below baseline {base:.4f} - tol {tol:.4f}"
+            )
+    if ok[0].device != entry["device"]:
+        return fails, [
+            f"{name}: ran on {ok[0].device}, baseline on {entry['device']}; time not compared"
+        ]
+    base_s, now_s = _value(entry["seconds"]), _mean([r.seconds for r in ok])
+    factor, floor = float(entry["time_factor"]), float(entry["time_floor_s"])
+    if now_s > factor * base_s and now_s - base_s > floor:
+        fails.append(
+            f"{name}: wall time {now_s:.2f}s grew more than {factor:g}x baseline {base_s:.2f}s"
+        )
+    return fails, []
+
+
+def check(records: list[Record], baseline: dict) -> tuple[list[str], list[str]]:
+    """Regressions of ``records`` against ``baseline`` and notes on entries not compared.
+
+    Baseline entries this run did not attempt (another subset of methods/tasks) are skipped.
+    """
+    groups = _groups(records)
+    fails, notes = [], []
+    for entry in baseline["entries"]:
+        rs = groups.get((entry["method"], entry["task"], entry["ablation"]))
+        if not rs or all(r.status.startswith("skipped") for r in rs):
+            continue
+        f, n = check_entry(entry, rs)
+        fails += f
+        notes += n
+    return fails, notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m eval.baseline", description="Write a baseline JSON from a run's records."
+    )
+    parser.add_argument("run_dir", help="a run folder of eval.run (holds records.csv)")
+    parser.add_argument("--out", default=str(DEFAULT_PATH), help="baseline path (%(default)s)")
+    parser.add_argument("--auc-tol", type=float, default=Tolerances.auc, help="AUC tolerance floor")
+    parser.add_argument("--cpr-tol", type=float, default=Tolerances.cpr, help="CPR tolerance floor")
+    parser.add_argument("--time-factor", type=float, default=Tolerances.time_factor)
+    args = parser.parse_args(argv)
+    try:
+        records = read_records(args.run_dir)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    tol = Tolerances(auc=args.auc_tol, cpr=args.cpr_tol, time_factor=args.time_factor)
+    baseline = build_baseline(records, source=str(args.run_dir), tol=tol)
+    try:
+        write_baseline(args.out, baseline)
+    except OSError as exc:
+        print(f"error: can't write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out} ({len(baseline['entries'])} entries)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

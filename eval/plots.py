@@ -1,0 +1,177 @@
+"""Plots of a run, drawn only from its ``records.csv`` and ``curves.json``.
+
+    python -m eval.plots RUN_DIR    # writes RUN_DIR/plots/*.png
+
+ROC and faithfulness curves per task (a line per method, mean and spread over seeds), an AUC
+heatmap (method x task), and runtime and peak memory per method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from eval.records import Curves, read_curves, read_records  # noqa: E402
+
+FPR_GRID = np.linspace(0, 1, 101)
+
+
+def shown(name: str) -> str:
+    """A legend label: matplotlib hides labels that start with "_" (as test-only keys do)."""
+    return f" {name}" if name.startswith("_") else name
+
+
+def roc_on_grid(fpr: list[float], tpr: list[float]) -> np.ndarray:
+    """The ROC step curve at FPR_GRID: the best TPR reached at or below each FPR."""
+    fpr, tpr = np.asarray(fpr), np.asarray(tpr)
+    idx = np.searchsorted(fpr, FPR_GRID, side="right") - 1
+    return np.maximum.accumulate(tpr)[np.clip(idx, 0, None)]
+
+
+def roc_frame(curves: list[Curves]) -> pd.DataFrame:
+    rows = [
+        pd.DataFrame(
+            dict(
+                method=c.method,
+                task=c.task,
+                seed=c.seed,
+                fpr=FPR_GRID,
+                tpr=roc_on_grid(c.fpr, c.tpr),
+            )
+        )
+        for c in curves
+        if c.fpr
+    ]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def faithfulness_frame(curves: list[Curves]) -> pd.DataFrame:
+    rows = [
+        pd.DataFrame(
+            dict(
+                method=c.method,
+                task=c.task,
+                seed=c.seed,
+                percent=100 * np.asarray(c.fractions),
+                faithfulness=c.faithfulness,
+            )
+        )
+        for c in curves
+        if c.fractions
+    ]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_roc(df: pd.DataFrame, aucs: pd.Series, task: str, out: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    d = df[df.task == task].copy()
+    d["method"] = [shown(f"{m} (AUC {aucs.get((m, task), np.nan):.3f})") for m in d.method]
+    sns.lineplot(d, x="fpr", y="tpr", hue="method", errorbar="sd", drawstyle="steps-post", ax=ax)
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    ax.set(title=f"Edge ROC: {task}", xlabel="false positive rate", ylabel="true positive rate")
+    ax.set_ylim(-0.02, 1.02)
+    return _save(fig, out / f"roc_{task}.png")
+
+
+def plot_faithfulness(df: pd.DataFrame, task: str, out: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    d = df[df.task == task].assign(method=lambda f: f.method.map(shown))
+    sns.lineplot(d, x="percent", y="faithfulness", hue="method", marker="o", errorbar="sd", ax=ax)
+    ax.axhline(1, color="grey", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set(title=f"Faithfulness: {task}", xlabel="edges kept (%)", ylabel="normalised metric")
+    return _save(fig, out / f"faithfulness_{task}.png")
+
+
+def plot_auc_heatmap(ok: pd.DataFrame, out: Path) -> Path:
+    table = ok.pivot_table(index="method", columns="task", values="auc", aggfunc="mean")
+    fig, ax = plt.subplots(figsize=(1.5 + 1.2 * table.shape[1], 1 + 0.5 * table.shape[0]))
+    sns.heatmap(table, annot=True, fmt=".3f", vmin=0, vmax=1, cmap="viridis", ax=ax)
+    ax.set_title("Edge ROC AUC (mean over seeds)")
+    return _save(fig, out / "auc_heatmap.png")
+
+
+def _bars(ok: pd.DataFrame, panels: list[tuple[str, str]], log: bool, path: Path) -> Path:
+    ok = ok.assign(task=ok.task.map(shown))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
+    for ax, (col, label) in zip(axes[0], panels, strict=True):
+        if ok[col].notna().any():
+            sns.barplot(ok, x="method", y=col, hue="task", errorbar="sd", ax=ax)
+        ax.set(ylabel=label, title=label)
+        ax.tick_params(axis="x", rotation=30)
+        if log:
+            ax.set_yscale("log")
+    return _save(fig, path)
+
+
+def plot_runtime(ok: pd.DataFrame, out: Path) -> Path:
+    return _bars(ok, [("seconds", "wall seconds of the method")], True, out / "runtime.png")
+
+
+def plot_memory(ok: pd.DataFrame, out: Path) -> Path:
+    """Peak memory and the method's own share of it (peak - base) per method and task."""
+    ok = ok.assign(above_base_mb=ok.peak_mb - ok.base_mb)
+    panels = [("peak_mb", "peak memory (MiB)"), ("above_base_mb", "peak - base (MiB)")]
+    return _bars(ok, panels, False, out / "memory.png")
+
+
+def make_plots(run_dir: str | Path) -> list[Path]:
+    """Every plot of a run folder into ``run_dir/plots``; returns the files written."""
+    run_dir = Path(run_dir)
+    records = pd.DataFrame([asdict(r) for r in read_records(run_dir)])
+    ok = records[records.status == "ok"] if len(records) else records
+    if ok.empty:
+        return []
+    out = run_dir / "plots"
+    out.mkdir(exist_ok=True)
+    ok_keys = set(zip(ok.method, ok.task, ok.ablation, ok.seed, strict=True))
+    curves = [c for c in read_curves(run_dir) if (c.method, c.task, c.ablation, c.seed) in ok_keys]
+    aucs = ok.groupby(["method", "task"]).auc.mean()
+    roc, faith = roc_frame(curves), faithfulness_frame(curves)
+    files = []
+    for task in sorted(ok.task.unique()):
+        if not roc.empty and (roc.task == task).any():
+            files.append(plot_roc(roc, aucs, task, out))
+        if not faith.empty and (faith.task == task).any():
+            files.append(plot_faithfulness(faith, task, out))
+    files.append(plot_auc_heatmap(ok, out))
+    files.append(plot_runtime(ok, out))
+    files.append(plot_memory(ok, out))
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eval.plots", description="Plot a run folder.")
+    parser.add_argument("run_dir")
+    args = parser.parse_args(argv)
+    try:
+        files = make_plots(args.run_dir)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not files:
+        print(f"no successful runs in {args.run_dir}; no plots")
+    else:
+        print(f"wrote {len(files)} plots to {Path(args.run_dir) / 'plots'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Result records: one :class:`Record` per (method, task, seed), and its curves.
+
+A run folder holds ``records.csv`` (one row per record), ``curves.json`` (ROC and faithfulness
+curve per row) and ``run.json`` (command and machine). Every file is written to a temporary file
+beside it and renamed into place, so a reader never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+RECORDS = "records.csv"
+CURVES = "curves.json"
+RUN_INFO = "run.json"
+NAN = math.nan
+
+STATUS_OK = "ok"
+
+
+@dataclass
+class Record:
+    """The outcome of one method on one task with one seed.
+
+    status: ``ok``, ``skipped: <reason>`` (the task can't run here) or ``error: <message>``.
+    auc / ap / precision_at_k: edge recovery against the ground truth (eval.metrics).
+    cpr / cmd: areas of the faithfulness curve over the circuit fraction, as MIB computes them;
+    cpr_log / cmd_log: the same over log10(fraction), normalised (eval.metrics.curve_area).
+    seconds: wall time of the method call; eval_seconds: of the faithfulness evaluation.
+    peak_mb / base_mb: memory peak during the method and memory when it started (eval.cost);
+    memory says what they measure (``cuda-allocator``, ``cpu-rss-process``, ``cpu-rss-shared``).
+    """
+
+    method: str
+    task: str
+    ablation: str
+    seed: int
+    status: str = STATUS_OK
+    n: int = 0
+    n_edges: int = 0
+    n_true_edges: int = 0
+    signed: bool = False
+    auc: float = NAN
+    ap: float = NAN
+    precision_at_k: float = NAN
+    cpr: float = NAN
+    cmd: float = NAN
+    cpr_log: float = NAN
+    cmd_log: float = NAN
+    metric_clean: float = NAN
+    metric_ablated: float = NAN
+    seconds: float = NAN
+    eval_seconds: float = NAN
+    peak_mb: float = NAN
+    base_mb: float = NAN
+    memory: str = ""
+    device: str = ""
+    torch_version: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_OK
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.method, self.task, self.ablation, self.seed)
+
+
+@dataclass
+class Curves:
+    """The curves of one record: ROC points (at most 200) and the faithfulness curve."""
+
+    method: str
+    task: str
+    ablation: str
+    seed: int
+    fpr: list[float] = field(default_factory=list)
+    tpr: list[float] = field(default_factory=list)
+    fractions: list[float] = field(default_factory=list)
+    n_kept: list[int] = field(default_factory=list)
+    faithfulness: list[float] = field(default_factory=list)
+
+
+FIELDS = [f.name for f in fields(Record)]
+_PARSE = {"str": str, "int": int, "float": float, "bool": lambda s: s == "True"}
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def records_to_csv(records: list[Record]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for r in records:
+        writer.writerow(asdict(r))
+    return buf.getvalue()
+
+
+def records_from_csv(text: str) -> list[Record]:
+    reader = csv.DictReader(io.StringIO(text))
+    missing = set(FIELDS) - set(reader.fieldnames or [])
+    if missing:
+        raise ValueError(f"records file lacks columns {sorted(missing)}")
+    types = {f.name: _PARSE[str(f.type)] for f in fields(Record)}
+    return [Record(**{k: types[k](row[k]) for k in FIELDS}) for row in reader]
+
+
+def _json_safe(value):
+    """NaN/inf -> None, so the JSON is standard (read back as NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def to_json(value) -> str:
+    return json.dumps(_json_safe(value), indent=1, allow_nan=False)
+
+
+def record_from_dict(d: dict) -> Record:
+    """A record from its JSON form (None -> NaN)."""
+    return Record(**{k: NAN if v is None else v for k, v in d.items()})
+
+
+def curves_from_dict(d: dict) -> Curves:
+    d = dict(d)
+    for name in ("fpr", "tpr", "faithfulness"):
+        d[name] = [NAN if v is None else v for v in d[name]]
+    return Curves(**d)
+
+
+def curves_from_json(text: str) -> list[Curves]:
+    return [curves_from_dict(item) for item in json.loads(text)]
+
+
+def write_run(folder: str | Path, records: list[Record], curves: list[Curves]) -> None:
+    """Write ``records.csv`` and ``curves.json`` of a run (each atomically)."""
+    folder = Path(folder)
+    atomic_write_text(folder / RECORDS, records_to_csv(records))
+    atomic_write_text(folder / CURVES, to_json([asdict(c) for c in curves]))
+
+
+def read_records(folder: str | Path) -> list[Record]:
+    path = Path(folder) / RECORDS
+    if not path.is_file():
+        raise FileNotFoundError(f"no {RECORDS} in {folder}; is it a run folder of eval.run?")
+    return records_from_csv(path.read_text())
+
+
+def read_curves(folder: str | Path) -> list[Curves]:
+    path = Path(folder) / CURVES
+    return curves_from_json(path.read_text()) if path.is_file() else []

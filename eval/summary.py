@@ -1,0 +1,89 @@
+"""``summary.md`` of a run: method x task tables of mean ± std over seeds, command and machine."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+from pathlib import Path
+
+import torch
+
+from eval.records import Record, atomic_write_text
+
+MEASURES = (("AUC", "auc", "{:.3f}"), ("CPR", "cpr", "{:.3f}"), ("seconds", "seconds", "{:.2f}"))
+
+
+def machine_info(device: str) -> dict:
+    """Where a run ran: platform, CPU count, torch version and the accelerator, if any."""
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "device": device,
+    }
+    if torch.device(device).type == "cuda" and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def mean_std(values: list[float], fmt: str) -> str:
+    """``mean ± sample std`` of the finite values (``mean`` alone for one, ``—`` for none)."""
+    v = [x for x in values if math.isfinite(x)]
+    if not v:
+        return "—"
+    if len(v) == 1:
+        return fmt.format(v[0])
+    return f"{fmt.format(statistics.fmean(v))} ± {fmt.format(statistics.stdev(v))}"
+
+
+def table(records: list[Record], attr: str, fmt: str) -> str:
+    """A markdown table, a row per method and a column per task, over the ``ok`` records."""
+    methods = sorted({r.method for r in records})
+    tasks = sorted({r.task for r in records})
+    lines = ["| method | " + " | ".join(tasks) + " |", "|---" * (len(tasks) + 1) + "|"]
+    for m in methods:
+        cells = []
+        for t in tasks:
+            vals = [getattr(r, attr) for r in records if r.ok and r.method == m and r.task == t]
+            cells.append(mean_std(vals, fmt))
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def status_lines(records: list[Record]) -> list[str]:
+    """One line per skipped task and per failed run."""
+    lines, seen = [], set()
+    for r in records:
+        if r.status.startswith("skipped") and r.task not in seen:
+            seen.add(r.task)
+            lines.append(f"- task `{r.task}` {r.status}")
+        elif not r.ok and not r.status.startswith("skipped"):
+            lines.append(f"- `{r.method}` on `{r.task}` seed {r.seed}: {r.status}")
+    return lines
+
+
+def summary_markdown(records: list[Record], info: dict) -> str:
+    n_ok = sum(r.ok for r in records)
+    seeds = sorted({r.seed for r in records})
+    parts = [
+        "# Run summary",
+        "",
+        f"Command: `{info.get('command', '?')}`",
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in info.get("machine", {}).items()),
+        "",
+        f"{n_ok} of {len(records)} runs ok; seeds {seeds}; cells are mean ± sample std over seeds.",
+    ]
+    for title, attr, fmt in MEASURES:
+        parts += ["", f"## {title}", "", table(records, attr, fmt)]
+    status = status_lines(records)
+    if status:
+        parts += ["", "## Skipped and failed", "", *status]
+    return "\n".join(parts) + "\n"
+
+
+def write_summary(folder: str | Path, records: list[Record], info: dict) -> None:
+    atomic_write_text(Path(folder) / "summary.md", summary_markdown(records, info))
