@@ -92,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="run in this process (faster start; CPU peak memory not measured)",
     )
     p.add_argument("--no-plots", action="store_true", help="skip eval.plots at the end")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads per run (default 1: the offline tasks' models are tiny, "
+        "where threads cost more than they give; raise it for GPT-2-sized models on CPU)",
+    )
     p.add_argument("--overwrite", action="store_true", help="allow an --out that holds records")
     return p
 
@@ -153,6 +160,8 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
     """Validate every input and resolve keys (UsageError, UnknownKeyError, BaselineError)."""
     if args.seeds < 1:
         raise UsageError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
     if args.n is not None and args.n < 1:
         raise UsageError(f"--n must be at least 1, got {args.n}")
     tasks, methods = registries()
@@ -186,7 +195,7 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
         command="python -m eval.run " + shlex.join(argv),
     )
     plan.jobs = [
-        Job(m, t, s, device, args.n, ablations[t], plan.plugins)
+        Job(m, t, s, device, args.n, ablations[t], plan.plugins, args.threads)
         for t in task_keys
         if t not in skipped
         for m in method_keys

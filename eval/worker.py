@@ -36,6 +36,7 @@ class Job:
     n: int | None = None
     ablation: str | None = None
     plugins: tuple[str, ...] = field(default_factory=tuple)
+    threads: int = 1
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -66,6 +67,7 @@ def run_job(job: Job, isolated: bool = True) -> tuple[Record, Curves]:
     record = Record(job.method, job.task, job.ablation or "", job.seed, device=job.device)
     record.torch_version = torch.__version__
     curves = Curves(job.method, job.task, record.ablation, job.seed)
+    torch.set_num_threads(job.threads)
     try:
         import_plugins(job.plugins)
         task = get_task(job.task)
@@ -84,8 +86,14 @@ def _run(job: Job, task, method, record: Record, curves: Curves, isolated: bool)
 
     record.n = job.n or task.default_n
     record.signed = bool(type(method).signed)
-    pm = PatchableModel(task.load_model(job.device))
     data = task.make_data(record.n, job.seed).to(job.device)
+    config = method.graph_config(data.clean.shape[1])  # the graph the method works on
+    try:
+        task.check_graph(config)
+    except ValueError as exc:  # e.g. no per-position ground truth for this task
+        record.status = f"skipped: {one_line(exc)}"
+        return
+    pm = PatchableModel(task.load_model(job.device), config)
     problem = Problem.from_task(task, pm, data, record.ablation)
     problem.check_signal()
     record.n_edges = pm.graph.n_edges

@@ -17,6 +17,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from patching.graph import GraphConfig
 from patching.patched import Ablation, PatchableModel
 from patching.registry import Registry
 from tasks.base import TaskData
@@ -95,6 +96,16 @@ class Method(ABC):
     signed: ClassVar[bool] = False  # True when the sign of the scores is meaningful for ranking
     description: ClassVar[str] = ""
     needs_signal: ClassVar[bool] = True  # refuse tasks whose metric can't tell clean from ablated
+    # The graph the method works on, as GraphConfig overrides; ``positions=True`` means one edge
+    # per token position of the task's sequences.
+    graph: ClassVar[dict] = {}
+
+    def graph_config(self, seq_len: int) -> GraphConfig:
+        """The :class:`GraphConfig` this method needs for sequences of ``seq_len`` tokens."""
+        options = dict(self.graph)
+        if options.get("positions") is True:
+            options["positions"] = seq_len
+        return GraphConfig(**options)
 
     def __init__(self, config: MethodConfig | None = None, **overrides) -> None:
         if config is None:
