@@ -37,8 +37,17 @@ def gpt2_small_shaped(device: str):
     from transformer_lens import HookedTransformer, HookedTransformerConfig
 
     cfg = HookedTransformerConfig(
-        n_layers=12, n_heads=12, d_model=768, d_head=64, d_mlp=3072, d_vocab=50257,
-        n_ctx=1024, act_fn="gelu_new", normalization_type="LN", seed=0, device=device,
+        n_layers=12,
+        n_heads=12,
+        d_model=768,
+        d_head=64,
+        d_mlp=3072,
+        d_vocab=50257,
+        n_ctx=1024,
+        act_fn="gelu_new",
+        normalization_type="LN",
+        seed=0,
+        device=device,
     )
     return HookedTransformer(cfg).eval()
 
@@ -114,14 +123,30 @@ def measure(variant: str, device: str, repeats: int) -> dict:
         times.append(time.perf_counter() - t0)
     peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else _rss_mb()
     times.sort()
-    return {"seconds": times[len(times) // 2], "all_seconds": times, "peak_mb": peak, "base_mb": base_mb}
+    return {
+        "seconds": times[len(times) // 2],
+        "all_seconds": times,
+        "peak_mb": peak,
+        "base_mb": base_mb,
+    }
 
 
 def _in_child(variant: str, device: str, repeats: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.json"
-        cmd = [sys.executable, "-m", "eval.speed", "--child", variant, "--device", device,
-               "--repeats", str(repeats), "--out", str(out)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "eval.speed",
+            "--child",
+            variant,
+            "--device",
+            device,
+            "--repeats",
+            str(repeats),
+            "--out",
+            str(out),
+        ]
         subprocess.run(cmd, check=True)
         return json.loads(out.read_text())
 
@@ -130,13 +155,15 @@ def run(device: str, repeats: int, seed_repeats: int) -> dict:
     res = {v: _in_child(v, device, repeats) for v in ("plain", "ipd", "ipd_full_logits")}
     res["seed"] = _in_child("seed", device, seed_repeats)
     return {
-        "workload": f"GPT-2-small-shaped random model, batch {BATCH} x {POS} tokens, float32, {device}",
+        "workload": f"GPT-2-small-shaped random model, batch {BATCH} x {POS} tokens, "
+        f"float32, {device}",
         "plain_s": res["plain"]["seconds"],
         "ipd_step_s": res["ipd"]["seconds"],
         "ipd_step_full_logits_s": res["ipd_full_logits"]["seconds"],
         "seed_reference_s": res["seed"]["seconds"],
         "ratio_ipd_over_plain": res["ipd"]["seconds"] / res["plain"]["seconds"],
-        "ratio_ipd_full_logits_over_plain": res["ipd_full_logits"]["seconds"] / res["plain"]["seconds"],
+        "ratio_ipd_full_logits_over_plain": res["ipd_full_logits"]["seconds"]
+        / res["plain"]["seconds"],
         "ratio_seed_over_ipd": res["seed"]["seconds"] / res["ipd"]["seconds"],
         "peak_mb_plain": res["plain"]["peak_mb"],
         "peak_mb_ipd": res["ipd"]["peak_mb"],
@@ -156,12 +183,16 @@ def run(device: str, repeats: int, seed_repeats: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--out", default="results/speed.json")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seed-repeats", type=int, default=2)
-    p.add_argument("--child", choices=["plain", "ipd", "ipd_full_logits", "seed"], help=argparse.SUPPRESS)
+    p.add_argument(
+        "--child", choices=["plain", "ipd", "ipd_full_logits", "seed"], help=argparse.SUPPRESS
+    )
     a = p.parse_args(argv)
     if a.repeats < 1 or a.seed_repeats < 1:
         p.error("--repeats and --seed-repeats must be >= 1")
@@ -177,8 +208,17 @@ def main(argv: list[str] | None = None) -> int:
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     tmp.replace(out)
-    keys = ["plain_s", "ipd_step_s", "ipd_step_full_logits_s", "seed_reference_s",
-            "ratio_ipd_over_plain", "ratio_seed_over_ipd", "peak_mb_plain", "peak_mb_ipd", "peak_mb_seed"]
+    keys = [
+        "plain_s",
+        "ipd_step_s",
+        "ipd_step_full_logits_s",
+        "seed_reference_s",
+        "ratio_ipd_over_plain",
+        "ratio_seed_over_ipd",
+        "peak_mb_plain",
+        "peak_mb_ipd",
+        "peak_mb_seed",
+    ]
     for k in keys:
         print(f"{k:>24}: {result[k]:.3f}")
     print(f"wrote {out}")

@@ -45,7 +45,9 @@ def acdc_circuit(problem: Problem, tau: float, progress: bool = False) -> torch.
     """One ACDC run at absolute threshold ``tau``: the binary mask of kept edges."""
     masks = torch.ones(problem.n_edges, device=problem.model.device)
     current = problem.divergence_of(masks).item()
-    for e in tqdm(range(problem.n_edges - 1, -1, -1), disable=not progress, desc=f"acdc tau={tau:.2g}"):
+    for e in tqdm(
+        range(problem.n_edges - 1, -1, -1), disable=not progress, desc=f"acdc tau={tau:.2g}"
+    ):
         masks[e] = 0.0
         new = problem.divergence_of(masks).item()
         if new - current < tau:

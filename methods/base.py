@@ -76,7 +76,8 @@ class Problem:
         scale = max(abs(clean.item()), abs(ablated.item()), 1e-12)
         if abs(clean.item() - ablated.item()) <= 1e-6 * scale:
             raise NoSignalError(
-                f"the task metric is the same on the clean and the ablated model ({clean.item():.6g}); "
+                "the task metric is the same on the clean and the ablated model "
+                f"({clean.item():.6g}); "
                 "the task gives no signal: check the corrupted data and the ablation"
             )
 

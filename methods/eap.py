@@ -23,7 +23,9 @@ def metric_gradient(problem: Problem, masks: torch.Tensor) -> torch.Tensor:
 
 @register_method("eap")
 class EdgeAttributionPatching(Method):
-    description = "edge attribution patching: gradient of the task metric w.r.t. the edge masks at m=1"
+    description = (
+        "edge attribution patching: gradient of the task metric w.r.t. the edge masks at m=1"
+    )
 
     def scores(self, problem: Problem) -> torch.Tensor:
         ones = torch.ones(1, problem.n_edges, device=problem.model.device)

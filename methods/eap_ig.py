@@ -27,7 +27,9 @@ class EapIgConfig(MethodConfig):
 @register_method("eap-ig")
 class EapIntegratedGradients(Method):
     Config = EapIgConfig
-    description = "EAP with integrated gradients along the mask path 1 -> 0 (k midpoints, default 5)"
+    description = (
+        "EAP with integrated gradients along the mask path 1 -> 0 (k midpoints, default 5)"
+    )
 
     def scores(self, problem: Problem) -> torch.Tensor:
         k = self.config.steps

@@ -159,7 +159,9 @@ def run_ipd(problem: Problem, cfg: IpdConfig) -> tuple[Tensor, IpdTrace]:
 @register_method("ipd")
 class InterpolatedPatchDescent(Method):
     Config = IpdConfig
-    description = "interpolated-patch descent: learn edge coefficients by gradient descent (KL + L1)"
+    description = (
+        "interpolated-patch descent: learn edge coefficients by gradient descent (KL + L1)"
+    )
 
     def scores(self, problem: Problem) -> Tensor:
         scores, self.trace = run_ipd(problem, self.config)

@@ -32,7 +32,9 @@ class IpdSweepConfig(MethodConfig):
 @register_method("ipd-sweep")
 class IpdSweep(Method):
     Config = IpdSweepConfig
-    description = "IPD once per penalty strength; score = largest lambda keeping the edge (ROC as SP/ACDC)"
+    description = (
+        "IPD once per penalty strength; score = largest lambda keeping the edge (ROC as SP/ACDC)"
+    )
 
     def scores(self, problem: Problem) -> torch.Tensor:
         c = self.config

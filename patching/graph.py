@@ -147,7 +147,11 @@ class EdgeGraph:
         if self.config.include_mlp or not self.has_mlp:
             return None
         srcs, dsts = self._full_edges
-        keep = [i for i, (s, d) in enumerate(zip(srcs, dsts)) if not _is_mlp(s) and not _is_mlp(d)]
+        keep = [
+            i
+            for i, (s, d) in enumerate(zip(srcs, dsts, strict=True))
+            if not _is_mlp(s) and not _is_mlp(d)
+        ]
         return torch.tensor(keep, dtype=torch.long)
 
     # ----- public edge list ------------------------------------------------------------------
@@ -155,7 +159,7 @@ class EdgeGraph:
     def base_edges(self) -> list[tuple[str, str]]:
         """(src, dst) pairs of the position-free graph, in mask order."""
         srcs, dsts = self._full_edges
-        pairs = list(zip(srcs, dsts))
+        pairs = list(zip(srcs, dsts, strict=True))
         if self.kept_base_index is None:
             return pairs
         return [pairs[i] for i in self.kept_base_index.tolist()]

@@ -179,7 +179,9 @@ class PatchableModel:
             self._b_o.append(a.b_O.detach())
         self._attn_scale = [blk.attn.attn_scale for blk in self.model.blocks]
         self._ln1 = [_fused_norm(blk.ln1) for blk in self.model.blocks]
-        self._ln2 = [_fused_norm(blk.ln2) if hasattr(blk, "ln2") else None for blk in self.model.blocks]
+        self._ln2 = [
+            _fused_norm(blk.ln2) if hasattr(blk, "ln2") else None for blk in self.model.blocks
+        ]
         has_final = self.cfg.normalization_type is not None and hasattr(self.model, "ln_final")
         self._ln_final = _fused_norm(self.model.ln_final) if has_final else (lambda x: x)
         self._consts = self._block_constants()
@@ -286,7 +288,9 @@ class PatchableModel:
             )
         P = self.graph.config.positions
         if P is not None and tokens.shape[1] != P:
-            raise ValueError(f"this per-position graph has {P} positions; tokens have {tokens.shape[1]}")
+            raise ValueError(
+                f"this per-position graph has {P} positions; tokens have {tokens.shape[1]}"
+            )
 
     def _run(self, tokens, full, ablation, out_positions=None, collect=False):
         m, g, cfg = self.model, self.graph, self.cfg
@@ -353,5 +357,3 @@ class PatchableModel:
         z = pattern @ v  # [H, KB, P, dh]
         out = torch.bmm(z.reshape(H, N, dh), self._w_out[layer])  # [H, N, D]
         return out.view(H, K, B, P, D).transpose(0, 1)
-
-

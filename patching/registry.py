@@ -51,7 +51,7 @@ class Registry(Generic[T]):
         return self._items[key]
 
     def resolve(self, spec: str) -> list[str]:
-        """``all`` or a comma list -> validated keys (raises UnknownKeyError on the first bad one)."""
+        """``all`` or a comma list -> validated keys (UnknownKeyError on the first bad one)."""
         if spec.strip() == "all":
             return self.keys()
         keys = [k.strip() for k in spec.split(",") if k.strip()]

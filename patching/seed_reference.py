@@ -50,7 +50,7 @@ def seed_reference_logits(
             def put(role: int, x=x):
                 return lambda act, hook: x[role].permute(1, 2, 0, 3)
 
-            def grab(name: str):
+            def grab(name: str, captured=captured):
                 def hook(act, hook):
                     captured[name] = act
                     return act
@@ -61,11 +61,14 @@ def seed_reference_logits(
             hooks.append((f"blocks.{layer}.attn.hook_result", grab("heads")))
             if not cfg.attn_only:
 
-                def mlp_in(act, hook, layer=layer):
+                def mlp_in(act, hook, layer=layer, captured=captured):
                     outputs.extend(captured["heads"].unbind(2))
                     return mixed(f"mlp{layer}")[0]
 
-                hooks += [(f"blocks.{layer}.hook_mlp_in", mlp_in), (f"blocks.{layer}.hook_mlp_out", grab("mlp"))]
+                hooks += [
+                    (f"blocks.{layer}.hook_mlp_in", mlp_in),
+                    (f"blocks.{layer}.hook_mlp_out", grab("mlp")),
+                ]
             model.run_with_hooks(tokens, fwd_hooks=hooks, stop_at_layer=layer + 1)
             if cfg.attn_only:
                 outputs.extend(captured["heads"].unbind(2))

@@ -21,8 +21,10 @@ UNSUPPORTED: dict[str, Callable[[object], bool]] = {
     "query/key normalisation": lambda c: bool(getattr(c, "use_qk_norm", False)),
     "q/k/v clipping": lambda c: getattr(c, "clip_qkv", None) is not None,
     "log-n attention scaling": lambda c: bool(getattr(c, "use_logn_attn", False)),
-    "local (sliding-window) attention": lambda c: bool(getattr(c, "use_local_attn", False))
-    or "local" in (getattr(c, "attn_types", None) or []),
+    "local (sliding-window) attention": lambda c: (
+        bool(getattr(c, "use_local_attn", False))
+        or "local" in (getattr(c, "attn_types", None) or [])
+    ),
     "attention score soft-capping": lambda c: (getattr(c, "attn_scores_soft_cap", 0) or 0) > 0,
     "output logit soft-capping": lambda c: (getattr(c, "output_logits_soft_cap", 0) or 0) > 0,
     "normalisation after attention/MLP outputs": lambda c: bool(
@@ -35,10 +37,9 @@ UNSUPPORTED: dict[str, Callable[[object], bool]] = {
     "mixture-of-experts MLPs": lambda c: getattr(c, "num_experts", None) is not None,
     "post-embedding LayerNorm": lambda c: bool(getattr(c, "post_embedding_ln", False)),
     "4-bit quantised weights": lambda c: bool(getattr(c, "load_in_4bit", False)),
-    "attention directions other than causal or bidirectional": lambda c: getattr(
-        c, "attention_dir", "causal"
-    )
-    not in ("causal", "bidirectional"),
+    "attention directions other than causal or bidirectional": lambda c: (
+        getattr(c, "attention_dir", "causal") not in ("causal", "bidirectional")
+    ),
 }
 
 

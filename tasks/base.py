@@ -112,7 +112,9 @@ class Task(ABC):
         return self._make_data(n, seed)
 
     @abstractmethod
-    def metric(self, logits: Float[Tensor, "*k n pos vocab"], data: TaskData) -> Float[Tensor, "*k n"]:
+    def metric(
+        self, logits: Float[Tensor, "*k n pos vocab"], data: TaskData
+    ) -> Float[Tensor, "*k n"]:
         """Per-example task metric; higher means more of the clean behaviour."""
 
     def divergence(
@@ -121,7 +123,7 @@ class Task(ABC):
         clean_logits: Float[Tensor, "n pos vocab"],
         data: TaskData,
     ) -> Float[Tensor, "*k n"]:
-        """How far the patched output is from the clean model's (default: KL at answer positions)."""
+        """How far the patched output is from the clean model's (default: KL, answer positions)."""
         return kl_from_clean(logits, clean_logits, data)
 
     def check_graph(self, config: GraphConfig) -> None:
@@ -136,7 +138,8 @@ class Task(ABC):
         ablation = ablation or self.default_ablation
         if ablation not in self.ablations:
             raise ValueError(
-                f"task {self.key!r} has ground truth for ablations {self.ablations}, not {ablation!r}"
+                f"task {self.key!r} has ground truth for ablations {self.ablations}, "
+                f"not {ablation!r}"
             )
         self.check_graph(graph.config)
         return self._ground_truth(graph, ablation)

@@ -97,7 +97,12 @@ def test_bad_config_raises_at_construction(key, bad):
 def test_no_signal_is_refused_before_optimising():
     model = tiny_model("gpt2")
     clean = torch.randint(0, 50, (N, P), generator=torch.Generator().manual_seed(0))
-    data = TaskData(clean, clean.clone(), torch.ones(N, P, dtype=torch.bool), torch.zeros(N, P, dtype=torch.long))
+    data = TaskData(
+        clean,
+        clean.clone(),
+        torch.ones(N, P, dtype=torch.bool),
+        torch.zeros(N, P, dtype=torch.long),
+    )
     pm = PatchableModel(model)
     prob = Problem(pm, data, pm.ablation("resample", clean, clean), last_logprob, kl_from_clean)
     for key in ["ipd", "eap", "acdc", "activation-patching"]:
@@ -178,7 +183,9 @@ def test_eap_is_exact_when_the_output_is_linear_in_each_edge():
     torch.testing.assert_close(eap.double(), exact.double(), atol=1e-8, rtol=1e-6)
     # and on a nonlinear model the two differ: the test can fail
     prob = make_problem(dtype=torch.float64)
-    assert not torch.allclose(get_method("eap")(prob), get_method("activation-patching")(prob), atol=1e-4)
+    assert not torch.allclose(
+        get_method("eap")(prob), get_method("activation-patching")(prob), atol=1e-4
+    )
 
 
 def _linear_problem():
@@ -187,8 +194,16 @@ def _linear_problem():
     from transformer_lens import HookedTransformer, HookedTransformerConfig
 
     cfg = HookedTransformerConfig(
-        n_layers=2, n_heads=3, d_model=12, d_head=4, d_vocab=20, n_ctx=16, attn_only=True,
-        normalization_type=None, dtype=torch.float64, seed=0,
+        n_layers=2,
+        n_heads=3,
+        d_model=12,
+        d_head=4,
+        d_vocab=20,
+        n_ctx=16,
+        attn_only=True,
+        normalization_type=None,
+        dtype=torch.float64,
+        seed=0,
     )
     model = HookedTransformer(cfg)
     gen = torch.Generator().manual_seed(1)

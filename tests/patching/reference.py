@@ -110,7 +110,10 @@ def reference_patched_logits(
         if split:
             for r in "qkv":
                 hooks.append(
-                    (f"blocks.{layer}.hook_{r}_input", lambda a, hook, f=attn_in, r=r: f(a, hook, role=r))
+                    (
+                        f"blocks.{layer}.hook_{r}_input",
+                        lambda a, hook, f=attn_in, r=r: f(a, hook, role=r),
+                    )
                 )
         else:
             hooks.append((f"blocks.{layer}.hook_attn_in", attn_in))
@@ -131,7 +134,10 @@ def reference_patched_logits(
                 live[f"m{layer}"] = act
                 return act
 
-            hooks += [(f"blocks.{layer}.hook_mlp_in", mlp_in), (f"blocks.{layer}.hook_mlp_out", save_mlp)]
+            hooks += [
+                (f"blocks.{layer}.hook_mlp_in", mlp_in),
+                (f"blocks.{layer}.hook_mlp_out", save_mlp),
+            ]
 
     all_srcs = upstream_of(cfg.n_layers, mlp=False)
 

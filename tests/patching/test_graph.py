@@ -15,15 +15,24 @@ def test_gpt2_small_counts():
     g = EdgeGraph(12, 12, has_mlp=True)
     assert g.n_sources == 157
     assert g.n_edges == 32491
-    assert EdgeGraph(12, 12, True, GraphConfig(split_qkv=False)).n_edges == 11611  # 12 * 870 + 1014 + 157
+    assert (
+        EdgeGraph(12, 12, True, GraphConfig(split_qkv=False)).n_edges == 11611
+    )  # 12 * 870 + 1014 + 157
     head_pairs = sum(1 for s, d in g.base_edges if s.startswith("a") and d.endswith(".q"))
     assert head_pairs == 9504  # head-to-head pairs ignoring q/k/v (DESIGN.md)
 
 
-@pytest.mark.parametrize("layers,heads,mlp", [(1, 1, True), (2, 3, False), (4, 2, True), (3, 8, True)])
+@pytest.mark.parametrize(
+    "layers,heads,mlp", [(1, 1, True), (2, 3, False), (4, 2, True), (3, 8, True)]
+)
 @pytest.mark.parametrize(
     "config",
-    [GraphConfig(), GraphConfig(split_qkv=False), GraphConfig(positions=3), GraphConfig(include_mlp=False)],
+    [
+        GraphConfig(),
+        GraphConfig(split_qkv=False),
+        GraphConfig(positions=3),
+        GraphConfig(include_mlp=False),
+    ],
 )
 def test_count_formula_matches_enumeration(layers, heads, mlp, config):
     g = EdgeGraph(layers, heads, mlp, config)

@@ -116,7 +116,7 @@ def test_gradients_match_finite_differences(kind):
         mask = torch.rand(2, pm.graph.n_edges, dtype=torch.float64, requires_grad=True)
         last = torch.tensor([3, 2])
 
-        def f(m):
+        def f(m, pm=pm, ab=ab, last=last):
             return pm(clean, m, ab, out_positions=last).log_softmax(-1)[..., :5]
 
         assert torch.autograd.gradcheck(f, (mask,), eps=1e-6, atol=1e-6)
