@@ -4,7 +4,8 @@
 from Wang et al.'s templates in both orders (ABBA: IO first; BABA: subject first); the
 corrupted prompt (ABC) keeps the template, place and object and puts three other names in the
 IO, S1 and S2 slots, so every position lines up. The metric is the logit difference IO - S at
-the last position. Ground truth: :mod:`tasks.ioi.circuit` (615 edges with q/k/v split).
+the last position. Ground truth: :mod:`tasks.ioi.circuit` (615 edges with q/k/v split; 1,495
+per position).
 
 Prompts have no BOS token by default, as in Wang et al.'s and ACDC's IOI datasets, where the
 circuit was found. A batch is drawn from templates that tokenize to one length (by default the
@@ -12,6 +13,22 @@ largest such group), so clean and corrupted batches are rectangular without padd
 positions differ between templates and orders; ``data.extra`` holds them per example
 (``io_pos``, ``s1_pos``, ``s1_plus1_pos``, ``s2_pos``, ``end_pos``) with ``template`` and
 ``baba`` (1 = subject first).
+
+**Per-position ground truth.** A per-position graph needs every prompt of a batch to hold each
+token role (IO, S1, S1+1, S2, END) at one position. ``IOITask(order="ABBA")`` (or ``"BABA"``)
+gives such batches: every prompt in that one name order, drawn from a group of templates whose
+role positions coincide after tokenization (by default the largest such group, ties to the
+shorter prompt, then the earlier roles; explicit ``templates`` that don't coincide raise a
+ValueError on first use). The role positions are then a property of the task's configuration
+(tokenizer, templates, order, ``prepend_bos``), read off the tokenized templates exactly as
+``data.extra`` is: :attr:`IOITask.role_positions`. So :meth:`Task.ground_truth`, which receives
+only the graph, needs no state from ``make_data``: every batch of the task agrees with it by
+construction and the answer doesn't depend on call order (remembering the last batch's
+positions would make it depend on call history, and fail on a task that never made a batch).
+``check_graph`` accepts ``positions=`` the prompt length of such a task (and ``positions=None``
+always); the default task mixes orders and templates, whose role positions differ, so it
+refuses a per-position graph (the registered key ``ioi`` is that default). Role assignment per
+head class: :mod:`tasks.ioi.circuit`.
 """
 
 from __future__ import annotations
@@ -21,7 +38,7 @@ from typing import ClassVar
 from jaxtyping import Float
 from torch import Tensor
 
-from patching.graph import EdgeGraph
+from patching.graph import EdgeGraph, GraphConfig
 from tasks.base import Task, TaskData, register_task
 from tasks.ioi import hub
 from tasks.ioi.circuit import ioi_ground_truth
@@ -30,6 +47,7 @@ from tasks.ioi.prompts import (
     Tokenizer,
     Vocabulary,
     build_vocabulary,
+    check_order,
     check_templates,
     generate,
 )
@@ -39,7 +57,12 @@ MODEL_NAME = "gpt2"
 
 @register_task("ioi")
 class IOITask(Task):
-    """IOI on GPT-2 small; ``tokenizer`` may be injected (tests use a word-level one)."""
+    """IOI on GPT-2 small; ``tokenizer`` may be injected (tests use a word-level one).
+
+    templates: indices into :data:`~tasks.ioi.prompts.BABA_TEMPLATES` (None: chosen, see above).
+    order: None draws both name orders, balanced; ``"ABBA"`` or ``"BABA"`` draws only that one
+        from templates whose role positions coincide, which the per-position ground truth needs.
+    """
 
     description: ClassVar[str] = "indirect object identification on GPT-2 small"
     metric_description: ClassVar[str] = (
@@ -49,15 +72,18 @@ class IOITask(Task):
     default_ablation: ClassVar[str] = "resample"
     max_examples: ClassVar[int] = 10_000
     default_n: ClassVar[int] = 32
+    per_position: ClassVar[bool] = True  # with ``order`` set; see the module docstring
 
     def __init__(
         self,
         tokenizer: Tokenizer | None = None,
         templates: tuple[int, ...] | None = None,
         prepend_bos: bool = False,
+        order: str | None = None,
     ) -> None:
         self._tokenizer = tokenizer
         self._templates = check_templates(templates)
+        self.order = check_order(order)
         self.prepend_bos = prepend_bos
         self._vocab: Vocabulary | None = None
 
@@ -87,8 +113,16 @@ class IOITask(Task):
     @property
     def vocabulary(self) -> Vocabulary:
         if self._vocab is None:
-            self._vocab = build_vocabulary(self.tokenizer, self._templates, self.prepend_bos)
+            self._vocab = build_vocabulary(
+                self.tokenizer, self._templates, self.prepend_bos, self.order
+            )
         return self._vocab
+
+    @property
+    def role_positions(self) -> dict[str, int] | None:
+        """The position of each role (keys as in ``data.extra``) shared by every prompt this task
+        makes, or None when prompts differ (``order`` None). Tokenizes on first use."""
+        return None if self.order is None else self.vocabulary.roles
 
     def _make_data(self, n: int, seed: int) -> TaskData:
         g = generate(self.vocabulary, n, seed)
@@ -113,5 +147,24 @@ class IOITask(Task):
         return ((right - wrong) * mask).sum(-1) / mask.sum(-1).clamp(min=1)
 
     # ----- ground truth --------------------------------------------------------------------
+    def check_graph(self, config: GraphConfig) -> None:
+        """Per-position graphs only with ``order`` set, and only for the prompts' length."""
+        if config.positions is None:
+            return
+        if self.order is None:
+            raise ValueError(
+                "task 'ioi' has a per-position ground truth only for batches whose prompts share "
+                "token positions: use IOITask(order='ABBA') or IOITask(order='BABA'), or "
+                "positions=None"
+            )
+        vocab = self.vocabulary
+        if config.positions != vocab.length:
+            raise ValueError(
+                f"task 'ioi' (order {self.order!r}, templates {vocab.templates}) has a "
+                f"per-position ground truth for positions={vocab.length} (its prompt length) "
+                f"or positions=None, not positions={config.positions}"
+            )
+
     def _ground_truth(self, graph: EdgeGraph, ablation: str) -> set[str]:
-        return ioi_ground_truth(graph)
+        roles = None if graph.config.positions is None else self.role_positions
+        return ioi_ground_truth(graph, roles)

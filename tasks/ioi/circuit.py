@@ -28,6 +28,42 @@ Without the q/k/v split a head's single input takes the union of its roles: 409 
 (input -> heads 190, head -> head 88, output 40, non-head 91). Attention-only graph
 (``include_mlp=False``, every edge touching an MLP dropped): 183 edges with the split
 (embed -> heads 45, head -> head 124, -> logits 13, embed -> logits 1), 124 without.
+
+**Per position.** In a per-position graph ``s->d@p`` is destination ``d``'s input at token
+position ``p``: the query position for a ``q`` input, the key position for ``k``/``v``, the
+position read for an MLP or the logits. So an edge's positions are fixed by *where its
+destination reads that input*, :data:`READS`, at the token roles IO, S1, S1+1, S2 and END
+(the last token) of Wang et al. (2022), Section 3:
+
+- previous-token heads copy information about S into S1+1, the token after S1, attending
+  from S1+1 to S1: q at S1+1, k/v at S1;
+- duplicate-token heads are active at S2 and attend primarily to S1: q at S2, k/v at S1;
+- induction heads are active at S2 and attend to S1+1, where the previous-token heads wrote
+  (K-composition): q at S2, k/v at S1+1;
+- S-inhibition heads "are active at END, attend to the S2 token" and write into the name
+  movers' queries: q at END, k/v at S2;
+- name movers "are active at END, attend to previous names in the sentence, and copy the
+  names they attend to"; their low attention to S1 and S2 is what S-inhibition causes, so the
+  keys (and values) at all three name positions take part: q at END, k/v at IO, S1, S2.
+  Backup name movers take over that role and negative name movers attend to IO the same way
+  (writing against it), so they read at the same positions;
+- the metric reads the logits at END, so the movers' outputs (logits, MLP inputs) count at END.
+
+A head writes where its query is, and each head-to-head edge above lands exactly there (prev
+at S1+1 -> induction k/v at S1+1; induction and duplicate at S2 -> S-inhibition k/v at S2;
+S-inhibition at END -> movers' q at END). Edges between non-head nodes (the unpruned MLPs)
+count at END into the logits and, into an MLP, at every position where some head reads the
+input class (IO, S1, S1+1, S2, END). Every position-free edge keeps at least one position, so
+collapsing the positions gives back the position-free ground truth. On GPT-2 small with
+q/k/v split (the five role positions are distinct in every template) this gives **1,495
+edges**:
+
+    input -> heads           928  (prev 24, dup 18, S-inhibition q 34, movers k/v 284 x 3)
+    head -> head             124  (one position each: where the source head's query is)
+    movers -> output          40  (at END)
+    non-head -> non-head     403  (into MLPs 78 x 5 roles, into logits 13 at END)
+
+Without the q/k/v split: 1,019 edges; attention-only: 235 with the split, 155 without.
 """
 
 from __future__ import annotations
@@ -63,6 +99,45 @@ CONNECTIONS: tuple[tuple[str, str, str], ...] = (
     *((m, OUTPUT, "") for m in _MOVERS),
 )
 
+# The token roles and the ``data.extra`` keys that hold their positions.
+ROLES: dict[str, str] = {
+    "IO": "io_pos",
+    "S1": "s1_pos",
+    "S1+1": "s1_plus1_pos",
+    "S2": "s2_pos",
+    "END": "end_pos",
+}
+
+
+def _head_reads(q: str, kv: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    return {"q": (q,), "k": kv, "v": kv}
+
+
+# Where each destination class reads each input role (see the module docstring).
+READS: dict[str, dict[str, tuple[str, ...]]] = {
+    "previous token": _head_reads("S1+1", ("S1",)),
+    "duplicate token": _head_reads("S2", ("S1",)),
+    "induction": _head_reads("S2", ("S1+1",)),
+    "s-inhibition": _head_reads("END", ("S2",)),
+    **{m: _head_reads("END", ("IO", "S1", "S2")) for m in _MOVERS},
+    OUTPUT: {"": ("END",)},
+}
+
+
+def _input_reads() -> tuple[str, ...]:
+    """The roles at which some head of the circuit reads the input class."""
+    found = {
+        where
+        for src, dst, roles in CONNECTIONS
+        if src == INPUT
+        for role in roles
+        for where in READS[dst][role]
+    }
+    return tuple(r for r in ROLES if r in found)
+
+
+INPUT_READS: tuple[str, ...] = _input_reads()  # non-head -> MLP edges count at these roles
+
 GPT2_SHAPE = (12, 12)  # layers, heads
 
 
@@ -70,37 +145,75 @@ def _is_head(node: str) -> bool:
     return node.startswith("a")
 
 
-def _sources(cls: str, graph: EdgeGraph) -> list[str]:
+def _sources(cls: str, n_layers: int) -> list[str]:
     if cls == INPUT:
-        return ["embed"] + [f"m{layer}" for layer in range(graph.n_layers)]
+        return ["embed"] + [f"m{layer}" for layer in range(n_layers)]
     return [f"a{layer}.h{head}" for layer, head in HEAD_CLASSES[cls]]
 
 
-def _destinations(cls: str, roles: str, graph: EdgeGraph) -> list[str]:
+def _destinations(cls: str, roles: str, n_layers: int) -> list[tuple[str, str]]:
+    """(q/k/v-split destination name, role) pairs; role "" for the output."""
     if cls == OUTPUT:
-        return ["logits"] + [f"m{layer}" for layer in range(graph.n_layers)]
+        return [("logits", "")] + [(f"m{layer}", "") for layer in range(n_layers)]
     heads = [f"a{layer}.h{head}" for layer, head in HEAD_CLASSES[cls]]
-    if not graph.config.split_qkv:
-        return heads
-    return [f"{h}.{r}" for h in heads for r in roles if r in QKV]
+    return [(f"{h}.{r}", r) for h in heads for r in roles if r in QKV]
 
 
-def ioi_ground_truth(graph: EdgeGraph) -> set[str]:
-    """Edge names of the IOI circuit in ``graph`` (a GPT-2-small-shaped, position-free graph)."""
+def split_ground_truth(graph: EdgeGraph) -> dict[str, tuple[str, ...]]:
+    """Each ground-truth edge of the q/k/v-split graph over ``graph``'s model (MLPs included),
+    position-free, with the roles at which it counts; edges not in that graph are left out."""
+    n_layers = graph.n_layers
+    out: dict[str, set[str]] = {}
+    for src, dst, roles in CONNECTIONS:
+        for s in _sources(src, n_layers):
+            for d, r in _destinations(dst, roles, n_layers):
+                out.setdefault(f"{s}->{d}", set()).update(READS[dst][r])
+    full = EdgeGraph(n_layers, graph.n_heads, graph.has_mlp)
+    existing = set(full.edge_names)
+    out = {e: ps for e, ps in out.items() if e in existing}
+    for s, d in full.base_edges:
+        if not _is_head(s) and not _is_head(d):
+            out[f"{s}->{d}"] = set(READS[OUTPUT][""] if d == "logits" else INPUT_READS)
+    order = list(ROLES).index
+    return {e: tuple(sorted(ps, key=order)) for e, ps in out.items()}
+
+
+def _check_roles(roles: dict[str, int], n_pos: int) -> None:
+    if set(roles) != set(ROLES.values()):
+        raise ValueError(f"role positions must have the keys {sorted(ROLES.values())}, got {roles}")
+    bad = {k: p for k, p in roles.items() if not isinstance(p, int) or not 0 <= p < n_pos}
+    if bad:
+        raise ValueError(f"role positions {bad} are outside a graph of {n_pos} positions")
+
+
+def ioi_ground_truth(graph: EdgeGraph, roles: dict[str, int] | None = None) -> set[str]:
+    """Edge names of the IOI circuit in ``graph`` (GPT-2 small shaped).
+
+    roles: for a per-position graph, the token position of each role, keyed like ``data.extra``
+        (``io_pos``, ``s1_pos``, ``s1_plus1_pos``, ``s2_pos``, ``end_pos``); ignored otherwise.
+    """
     if (graph.n_layers, graph.n_heads) != GPT2_SHAPE or not graph.has_mlp:
         raise ValueError(
             f"the IOI ground truth is defined on GPT-2 small (12 layers x 12 heads with MLPs), "
             f"not a graph of {graph.n_layers} layers x {graph.n_heads} heads "
             f"({'with' if graph.has_mlp else 'without'} MLPs)"
         )
-    if graph.config.positions is not None:
-        raise ValueError("the IOI ground truth has no per-position form yet; use positions=None")
-    in_graph = set(graph.edge_names)
-    wanted = {
-        f"{s}->{d}"
-        for src, dst, roles in CONNECTIONS
-        for s in _sources(src, graph)
-        for d in _destinations(dst, roles, graph)
-    }
-    non_head = {e for e in in_graph if not any(_is_head(n) for n in e.split("->"))}
-    return (wanted & in_graph) | non_head
+    cfg = graph.config
+    if cfg.positions is not None:
+        if roles is None:
+            raise ValueError(
+                "a per-position IOI ground truth needs the token position of each role "
+                "(IO, S1, S1+1, S2, END)"
+            )
+        _check_roles(roles, cfg.positions)
+    merged: dict[str, set[str]] = {}
+    for name, where in split_ground_truth(graph).items():
+        src, dst = name.split("->")
+        if not cfg.split_qkv and dst.count(".") == 2:
+            dst = dst.rsplit(".", 1)[0]  # one head input: the union of its q/k/v roles
+        merged.setdefault(f"{src}->{dst}", set()).update(where)
+    in_graph = {f"{s}->{d}" for s, d in graph.base_edges}  # drops MLP edges when attention-only
+    merged = {e: where for e, where in merged.items() if e in in_graph}
+    if cfg.positions is None:
+        return set(merged)
+    return {f"{e}@{roles[ROLES[r]]}" for e, where in merged.items() for r in where}

@@ -168,38 +168,75 @@ class Vocabulary:
     names: tuple[int, ...]
     places: tuple[int, ...]
     objects: tuple[int, ...]
-    templates: tuple[int, ...]  # the equal-length group prompts are drawn from
+    templates: tuple[int, ...]  # the group prompts are drawn from (see choose_templates)
+    orders: tuple[str, ...] = ORDERS  # the name orders prompts are drawn in
 
     @property
     def length(self) -> int:
-        return len(self.layouts[(self.templates[0], ORDERS[0])])
+        return len(self.layouts[(self.templates[0], self.orders[0])])
+
+    @property
+    def roles(self) -> dict[str, int] | None:
+        """The role positions every prompt shares, or None where they differ between prompts."""
+        found = {
+            tuple(self.layouts[(t, o)].positions().items())
+            for t in self.templates
+            for o in self.orders
+        }
+        return dict(found.pop()) if len(found) == 1 else None
 
 
-def largest_equal_length_group(lengths: dict[int, int]) -> tuple[int, ...]:
-    """Template indices of the most common length (ties: the shorter length)."""
-    counts = Counter(lengths.values())
-    best = min(counts, key=lambda n: (-counts[n], n))
-    return tuple(i for i in sorted(lengths) if lengths[i] == best)
+def largest_group(keys: dict[int, tuple]) -> tuple[int, ...]:
+    """Template indices sharing the most common key (ties: the smaller key, e.g. shorter)."""
+    counts = Counter(keys.values())
+    best = min(counts, key=lambda k: (-counts[k], k))
+    return tuple(i for i in sorted(keys) if keys[i] == best)
+
+
+def _group_key(layout: Layout) -> tuple[int, ...]:
+    """What templates must share for their prompts to share every role position: the length
+    (which fixes END) first, then the positions of IO, S1, S1+1 and S2."""
+    p = layout.positions()
+    return (len(layout), *(p[k] for k in POSITION_KEYS))
+
+
+def choose_templates(
+    layouts: dict[tuple[int, str], Layout], templates: tuple[int, ...] | None, order: str | None
+) -> tuple[int, ...]:
+    """The template group a batch is drawn from: one length for both orders (``order`` None), or
+    one set of role positions in ``order``. ``templates`` None: the largest such group."""
+    indices = range(len(BABA_TEMPLATES))
+    if order is None:
+        keys = {i: (len(layouts[(i, ORDERS[0])]),) for i in indices}
+        need = "tokenize to one length so a batch has one shape; their lengths are"
+    else:
+        keys = {i: _group_key(layouts[(i, order)]) for i in indices}
+        need = (
+            f"share every role position in {order} order so a batch shares positions; their "
+            f"(length, {', '.join(POSITION_KEYS[:-1])}) are"
+        )
+    if templates is None:
+        return largest_group(keys)
+    if len({keys[i] for i in templates}) != 1:
+        got = {i: keys[i][0] if order is None else keys[i] for i in templates}
+        raise ValueError(f"the chosen templates must {need} {got}")
+    return tuple(templates)
 
 
 def build_vocabulary(
-    tokenizer: Tokenizer, templates: tuple[int, ...] | None, prepend_bos: bool
+    tokenizer: Tokenizer,
+    templates: tuple[int, ...] | None,
+    prepend_bos: bool,
+    order: str | None = None,
 ) -> Vocabulary:
-    """Tokenize every template and word; choose (or check) one equal-length template group."""
+    """Tokenize every template and word; choose (or check) the template group (see
+    :func:`choose_templates`). ``order`` None: both name orders, else only that one."""
     layouts = {
         (i, o): tokenize_template(tokenizer, i, o, prepend_bos)
         for i in range(len(BABA_TEMPLATES))
         for o in ORDERS
     }
-    lengths = {i: len(layouts[(i, ORDERS[0])]) for i in range(len(BABA_TEMPLATES))}
-    if templates is None:
-        templates = largest_equal_length_group(lengths)
-    elif len({lengths[i] for i in templates}) != 1:
-        got = {i: lengths[i] for i in templates}
-        raise ValueError(
-            f"the chosen templates must tokenize to one length so a batch has one shape; "
-            f"their lengths are {got}"
-        )
+    templates = choose_templates(layouts, templates, order)
     names = single_token_ids(tokenizer, NAMES)
     if len(names) < _MIN_NAMES:
         raise ValueError(f"only {len(names)} IOI names are single tokens; need {_MIN_NAMES}")
@@ -213,6 +250,7 @@ def build_vocabulary(
         tuple(places.values()),
         tuple(objects.values()),
         tuple(templates),
+        ORDERS if order is None else (order,),
     )
 
 
@@ -230,15 +268,22 @@ def check_templates(templates: tuple[int, ...] | None) -> tuple[int, ...] | None
     return templates
 
 
+def check_order(order: str | None) -> str | None:
+    """Validate a name order given by a user (None: both orders)."""
+    if order is not None and order not in ORDERS:
+        raise ValueError(f"order must be None (both orders) or one of {ORDERS}, got {order!r}")
+    return order
+
+
 def generate(vocab: Vocabulary, n: int, seed: int) -> dict[str, torch.Tensor]:
     """``n`` clean prompts and their ABC corruptions, deterministic in ``seed``.
 
-    Orders are balanced (ABBA and BABA alternate before a shuffle). Each corrupted prompt uses
-    the same template, order, place and object with three names that differ from each other
-    and from the clean IO and S, in the IO, S1 and S2 slots.
+    Orders are balanced (the vocabulary's orders alternate before a shuffle). Each corrupted
+    prompt uses the same template, order, place and object with three names that differ from
+    each other and from the clean IO and S, in the IO, S1 and S2 slots.
     """
     rng = random.Random(seed)
-    orders = [ORDERS[i % 2] for i in range(n)]
+    orders = [vocab.orders[i % len(vocab.orders)] for i in range(n)]
     rng.shuffle(orders)
     rows: dict[str, list] = {k: [] for k in ("clean", "corrupted", "io", "s", "template", "baba")}
     rows.update({k: [] for k in POSITION_KEYS})

@@ -326,6 +326,245 @@ def test_ground_truth_rejects_other_graphs():
         task.ground_truth(EdgeGraph(12, 12, True, GraphConfig()), ablation="zero")
 
 
+# ----- per-position ground truth -------------------------------------------------------------
+def _collapse(names: set[str]) -> set[str]:
+    return {e.rsplit("@", 1)[0] for e in names}
+
+
+def _pos_of(name: str) -> int:
+    return int(name.rsplit("@", 1)[1])
+
+
+@pytest.fixture(scope="module", params=["ABBA", "BABA"])
+def aligned(request, word_tokenizer):
+    return IOITask(tokenizer=word_tokenizer, order=request.param)
+
+
+@pytest.fixture(scope="module")
+def aligned_graph(aligned):
+    return EdgeGraph(12, 12, True, GraphConfig(positions=aligned.vocabulary.length))
+
+
+@pytest.fixture(scope="module")
+def pos_gt(aligned, aligned_graph):
+    return aligned.ground_truth(aligned_graph)
+
+
+def test_aligned_batches_share_positions(aligned):
+    data = aligned.make_data(64, seed=0)
+    roles = aligned.role_positions
+    assert set(roles) == set(POSITION_KEYS) and roles["end_pos"] == data.clean.shape[1] - 1
+    for key in POSITION_KEYS:
+        assert (data.extra[key] == roles[key]).all(), key
+    assert (data.extra["baba"] == int(aligned.order == "BABA")).all()
+    assert set(data.extra["template"].tolist()) == set(aligned.vocabulary.templates)
+    assert aligned.vocabulary.orders == (aligned.order,)
+    for i in range(data.n):  # the roles hold the names
+        row, io, s = data.clean[i], data.answers[i, -1], data.wrong[i, -1]
+        assert row[roles["io_pos"]] == io
+        assert row[roles["s1_pos"]] == s and row[roles["s2_pos"]] == s
+    assert roles["s1_plus1_pos"] == roles["s1_pos"] + 1
+    assert (roles["s1_pos"] < roles["io_pos"]) == (aligned.order == "BABA")
+
+
+def test_aligned_word_level_positions(word_tokenizer):
+    """Pinned for the test tokenizer: templates 8 and 9 ("While ... were working at / commuting
+    to the ...") share every role position in both orders."""
+    abba = IOITask(word_tokenizer, order="ABBA")
+    baba = IOITask(word_tokenizer, order="BABA")
+    assert abba.vocabulary.templates == baba.vocabulary.templates == (8, 9)
+    want = dict(zip(POSITION_KEYS, (1, 3, 4, 10, 14), strict=True))
+    assert abba.role_positions == want
+    assert baba.role_positions == {**want, "io_pos": 3, "s1_pos": 1, "s1_plus1_pos": 2}
+
+
+def test_aligned_explicit_templates(word_tokenizer):
+    one = IOITask(word_tokenizer, templates=(0,), order="BABA")
+    assert one.make_data(4).extra["template"].eq(0).all() and one.role_positions["io_pos"] == 4
+    # Templates 0 and 8 tokenize to one length but hold the names at other positions.
+    assert IOITask(word_tokenizer, templates=(0, 8)).make_data(4).clean.shape[1] == 15
+    with pytest.raises(ValueError, match="share every role position"):
+        IOITask(word_tokenizer, templates=(0, 8), order="ABBA").make_data(4)
+
+
+@pytest.mark.parametrize("order", ["AB", "abba", ""])
+def test_bad_order(order):
+    with pytest.raises(ValueError, match="order"):
+        IOITask(order=order)
+
+
+def test_default_order_unchanged(word_tokenizer, data):
+    """order=None keeps the mixed batches (and their seeds) of before."""
+    assert IOITask(word_tokenizer).role_positions is None
+    assert set(data.extra["baba"].tolist()) == {0, 1}
+    assert torch.equal(IOITask(word_tokenizer, order=None).make_data(64, seed=0).clean, data.clean)
+
+
+def test_per_position_ground_truth_size(aligned, pos_gt, aligned_graph):
+    assert aligned.per_position
+    assert len(pos_gt) == 1495
+    assert pos_gt <= set(aligned_graph.edge_names)
+
+
+def test_per_position_collapses_to_position_free(pos_gt, gt):
+    assert _collapse(pos_gt) <= gt
+    assert _collapse(pos_gt) == gt  # every edge of the circuit counts at some role position
+
+
+def test_per_position_only_at_role_positions(aligned, pos_gt):
+    roles = aligned.role_positions
+    assert {_pos_of(e) for e in pos_gt} == set(roles.values())
+    assert len(set(roles.values())) == len(roles)
+
+
+@pytest.mark.parametrize(
+    ("edge", "role"),
+    [
+        ("embed->a2.h2.q", "s1_plus1_pos"),  # previous token: query at S1+1
+        ("embed->a2.h2.k", "s1_pos"),  # ... keys and values at S1
+        ("m1->a4.h11.v", "s1_pos"),
+        ("embed->a0.h1.q", "s2_pos"),  # duplicate token: query at S2
+        ("embed->a3.h0.k", "s1_pos"),  # ... keys and values at S1
+        ("a2.h2->a5.h5.k", "s1_plus1_pos"),  # previous token -> induction k/v at S1+1
+        ("a4.h11->a6.h9.v", "s1_plus1_pos"),
+        ("a5.h5->a7.h3.k", "s2_pos"),  # induction -> S-inhibition k/v at S2
+        ("a0.h10->a8.h6.v", "s2_pos"),  # duplicate token -> S-inhibition k/v at S2
+        ("m6->a7.h3.q", "end_pos"),  # S-inhibition query at END
+        ("a8.h6->a9.h9.q", "end_pos"),  # S-inhibition -> name mover query at END
+        ("a7.h9->a11.h10.q", "end_pos"),  # ... and negative name mover
+        ("embed->a9.h9.k", "io_pos"),  # name movers: keys/values at IO, S1, S2
+        ("embed->a9.h9.k", "s1_pos"),
+        ("embed->a9.h9.k", "s2_pos"),
+        ("m8->a10.h7.v", "io_pos"),  # negative name mover
+        ("m9->a10.h10.v", "s2_pos"),  # backup name mover
+        ("a9.h9->logits", "end_pos"),  # outputs at END
+        ("a11.h10->m11", "end_pos"),
+        ("m3->logits", "end_pos"),
+        ("embed->logits", "end_pos"),
+        ("embed->m0", "io_pos"),  # unpruned MLPs, at every role position
+        ("m0->m11", "s1_plus1_pos"),
+    ],
+)
+def test_per_position_contains(aligned, pos_gt, edge, role):
+    assert f"{edge}@{aligned.role_positions[role]}" in pos_gt
+
+
+@pytest.mark.parametrize(
+    ("edge", "role"),
+    [
+        ("embed->a2.h2.q", "s1_pos"),  # previous token query is at S1+1
+        ("embed->a2.h2.k", "s1_plus1_pos"),
+        ("embed->a0.h1.k", "s2_pos"),  # duplicate token keys at S1
+        ("embed->a0.h1.q", "s1_pos"),
+        ("a2.h2->a5.h5.k", "s1_pos"),  # induction keys at S1+1
+        ("a2.h2->a5.h5.k", "s2_pos"),
+        ("a5.h5->a7.h3.k", "end_pos"),  # S-inhibition keys at S2
+        ("m6->a7.h3.q", "s2_pos"),  # S-inhibition query at END
+        ("a8.h6->a9.h9.q", "io_pos"),  # name mover query at END
+        ("embed->a9.h9.k", "end_pos"),  # name mover keys at the names
+        ("embed->a9.h9.k", "s1_plus1_pos"),
+        ("a9.h9->logits", "io_pos"),  # the metric reads END only
+        ("m3->logits", "s2_pos"),
+        ("a9.h9->m9", "s2_pos"),
+    ],
+)
+def test_per_position_excludes(aligned, pos_gt, edge, role):
+    assert f"{edge}@{aligned.role_positions[role]}" not in pos_gt
+
+
+# Where each class writes: its query position (Wang et al.), stated here independently.
+_WRITES = {
+    "previous token": "s1_plus1_pos",
+    "duplicate token": "s2_pos",
+    "induction": "s2_pos",
+    "s-inhibition": "end_pos",
+    "name mover": "end_pos",
+    "backup name mover": "end_pos",
+    "negative name mover": "end_pos",
+}
+
+
+def test_head_edges_land_where_the_source_writes(aligned, pos_gt):
+    cls = {f"a{layer}.h{h}": c for c, hs in HEAD_CLASSES.items() for layer, h in hs}
+    head_edges = [e for e in pos_gt if e.startswith("a")]
+    assert len(head_edges) == 124 + 40
+    for e in head_edges:
+        src = e.split("->")[0]
+        assert _pos_of(e) == aligned.role_positions[_WRITES[cls[src]]], e
+
+
+@pytest.mark.parametrize(
+    ("config", "size"),
+    [
+        (dict(split_qkv=False), 1019),
+        (dict(include_mlp=False), 235),
+        (dict(split_qkv=False, include_mlp=False), 155),
+    ],
+)
+def test_per_position_other_graphs(aligned, pos_gt, config, size):
+    graph = EdgeGraph(12, 12, True, GraphConfig(positions=aligned.vocabulary.length, **config))
+    truth = aligned.ground_truth(graph)
+    assert len(truth) == size and truth <= set(graph.edge_names)
+    flat = IOITask().ground_truth(EdgeGraph(12, 12, True, GraphConfig(**config)))
+    assert _collapse(truth) == flat
+    want = pos_gt
+    if not config.get("split_qkv", True):  # a head's input: the union of its q/k/v positions
+        want = {re.sub(r"(->a\d+\.h\d+)\.[qkv]@", r"\1@", e) for e in want}
+    if not config.get("include_mlp", True):
+        want = {e for e in want if not re.search(r"(^|>)m\d", e)}
+    assert truth == want
+
+
+def test_per_position_ground_truth_needs_no_batch(word_tokenizer, pos_gt, aligned):
+    """The ground truth is fixed by the task's configuration, not by the last batch."""
+    fresh = IOITask(tokenizer=word_tokenizer, order=aligned.order)
+    graph = EdgeGraph(12, 12, True, GraphConfig(positions=fresh.vocabulary.length))
+    before = fresh.ground_truth(graph)
+    fresh.make_data(8, seed=3)
+    assert before == fresh.ground_truth(graph) == pos_gt
+
+
+def test_per_position_prepend_bos_shifts(word_tokenizer):
+    plain = IOITask(word_tokenizer, order="ABBA")
+    bos = IOITask(word_tokenizer, order="ABBA", prepend_bos=True)
+    n = plain.vocabulary.length
+    assert bos.role_positions == {k: p + 1 for k, p in plain.role_positions.items()}
+    a = plain.ground_truth(EdgeGraph(12, 12, True, GraphConfig(positions=n)))
+    b = bos.ground_truth(EdgeGraph(12, 12, True, GraphConfig(positions=n + 1)))
+    assert {f"{e.rsplit('@', 1)[0]}@{_pos_of(e) + 1}" for e in a} == b
+
+
+def test_per_position_check_graph(aligned, word_tokenizer):
+    n = aligned.vocabulary.length
+    aligned.check_graph(GraphConfig())
+    aligned.check_graph(GraphConfig(positions=n))
+    for wrong in (n - 1, n + 1, 1):
+        with pytest.raises(ValueError, match=f"positions={n} .*not positions={wrong}"):
+            aligned.check_graph(GraphConfig(positions=wrong))
+        with pytest.raises(ValueError, match="per-position"):
+            aligned.ground_truth(EdgeGraph(12, 12, True, GraphConfig(positions=wrong)))
+    mixed = IOITask(word_tokenizer)
+    mixed.check_graph(GraphConfig())
+    with pytest.raises(ValueError, match="order='ABBA'.*positions=None"):
+        mixed.check_graph(GraphConfig(positions=mixed.vocabulary.length))
+
+
+def test_per_position_rejects_other_shapes(aligned):
+    with pytest.raises(ValueError, match="GPT-2 small"):
+        aligned.ground_truth(EdgeGraph(2, 4, True, GraphConfig(positions=15)))
+
+
+def test_per_position_needs_roles():
+    from tasks.ioi.circuit import ioi_ground_truth
+
+    graph = EdgeGraph(12, 12, True, GraphConfig(positions=15))
+    with pytest.raises(ValueError, match="role"):
+        ioi_ground_truth(graph)
+    roles = dict(zip(POSITION_KEYS, (1, 3, 4, 10, 15), strict=True))
+    with pytest.raises(ValueError, match="outside"):
+        ioi_ground_truth(graph, roles)
+
+
 # ----- environment ----------------------------------------------------------------------------
 def test_unavailable_reason_answers_quickly():
     start = time.perf_counter()
