@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -121,9 +122,21 @@ def _faithfulness(problem: Problem, objective: str):
     return lambda m: ((problem.metric_of(m) - clean) / (clean - ablated)) ** 2
 
 
-def run_ipd(problem: Problem, cfg: IpdConfig) -> tuple[Tensor, IpdTrace]:
-    """Optimise the coefficients; return the scores and a trace of the run."""
-    gates = _Gates(cfg, problem.n_edges, problem.model.device)
+def run_ipd(
+    problem: Problem,
+    cfg: IpdConfig,
+    n_params: int | None = None,
+    expand: Callable[[Tensor], Tensor] | None = None,
+) -> tuple[Tensor, IpdTrace]:
+    """Optimise the coefficients; return the scores and a trace of the run.
+
+    By default there is one coefficient per edge. ``n_params`` and ``expand`` learn ``n_params``
+    coefficients instead and map them to the ``[n_edges]`` masks the model reads (shared or
+    fixed edges: ``ipd-hier``); the sparsity term and the returned scores are over the
+    parameters.
+    """
+    gates = _Gates(cfg, problem.n_edges if n_params is None else n_params, problem.model.device)
+    to_masks = expand or (lambda m: m)
     opt = torch.optim.Adam([gates.theta], lr=cfg.lr)
     faith = _faithfulness(problem, cfg.objective)
     warm = max(1, int(cfg.warmup * cfg.steps))
@@ -133,7 +146,7 @@ def run_ipd(problem: Problem, cfg: IpdConfig) -> tuple[Tensor, IpdTrace]:
     bar = tqdm(range(cfg.steps), disable=not cfg.progress, desc="ipd")
     for step in bar:
         lam = cfg.lam * min(1.0, (step + 1) / warm)
-        f = faith(gates.sample())
+        f = faith(to_masks(gates.sample()))
         sp = gates.sparsity()
         loss = f + lam * sp
         opt.zero_grad(set_to_none=True)

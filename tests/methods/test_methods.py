@@ -22,6 +22,7 @@ FAST = {  # small configs so the registry-wide tests stay quick
     "ipd-sweep": dict(lams=(0.01, 0.1), base=IpdConfig(steps=20)),
     "acdc": dict(n_thresholds=2),
     "ipd-neg": dict(base=IpdConfig(steps=20)),
+    "ipd-hier": dict(coarse_steps=20, fine_steps=10),
 }
 
 

@@ -1,0 +1,186 @@
+"""``ipd-hier``: hierarchical interpolated-patch descent, nodes first, then edges.
+
+1. **Coarse** (nodes): one coefficient per source node (``embed``, each head, each MLP), shared
+   by every edge out of it, so the node's output is interpolated as a whole: the coarse mask is
+   node patching, and a coefficient near 0 means the model does as well with that node ablated.
+   Per node rather than per layer: a layer mixes the heads that matter with the ones that don't
+   (tracr-proportion's two layers each hold a needed node), so a layer threshold would prune
+   nothing; per node it is what subnetwork probing and head ablation study.
+2. **Prune**: nodes whose coarse coefficient ends below ``node_threshold``. Every edge touching a
+   pruned node (out of it, or into its query/key/value or MLP input) is fixed at 0 (ablated) and
+   is not a parameter of the next stage. The edges into a pruned node have no effect on the
+   output once its outputs are ablated, so fixing them loses nothing.
+3. **Fine** (edges): interpolated-patch descent (:func:`methods.ipd.run_ipd`) over the edges
+   between kept nodes only.
+
+Scores: a kept edge gets its learned coefficient; a pruned edge gets
+``0.5 * min(kept scores) * coarse / node_threshold``, where ``coarse`` is the smaller coarse
+coefficient of its two ends (below the threshold by construction), so every pruned edge ranks
+below every kept edge and the pruned edges stay ordered by how much their nodes mattered.
+
+Cost: each step of either stage is one patched forward and backward through the whole model
+(the one-pass forward computes every node, pruned or not); the saving can only come from fewer
+steps (the coarse stage has a few hundred parameters and converges fast) and fewer parameters,
+not from a cheaper step. ``scripts/hier_speed.py`` measures it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from methods.base import Method, MethodConfig, Problem, register_method
+from methods.ipd import IpdConfig, IpdTrace, run_ipd
+from patching.graph import EdgeGraph
+
+
+@dataclass(frozen=True)
+class IpdHierConfig(MethodConfig):
+    """coarse_* / fine_*: steps and penalty strength of each stage; node_threshold: prune a node
+    whose coarse coefficient ends below it. ``base`` holds what the stages share (objective,
+    penalty, init, warm-up, early stopping) and the fine stage's ``lr``; its ``steps``, ``lam``
+    and ``seed`` are ignored.
+
+    coarse_lr: the coarse stage has one parameter per node, each fed by all of the node's edges;
+    a larger step lets a useless node fall from the initial 0.95 below the threshold in ~20
+    steps (at lr 0.1 it takes ~60, and a shorter coarse stage prunes nothing).
+    """
+
+    coarse_steps: int = 50
+    coarse_lam: float = 0.05
+    coarse_lr: float = 0.3
+    node_threshold: float = 0.1
+    fine_steps: int = 150
+    fine_lam: float = 0.05
+    base: IpdConfig = field(default_factory=IpdConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("coarse_steps", "fine_steps"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        for name in ("coarse_lam", "fine_lam"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(
+                    f"{name} (penalty strength) must be >= 0, got {getattr(self, name)}"
+                )
+        if not self.coarse_lr > 0:
+            raise ValueError(f"coarse_lr must be > 0, got {self.coarse_lr}")
+        if not 0 < self.node_threshold < 1:
+            raise ValueError(f"node_threshold must be in (0, 1), got {self.node_threshold}")
+        if not isinstance(self.base, IpdConfig):
+            raise TypeError(f"base must be an IpdConfig, got {type(self.base).__name__}")
+
+    def stage(self, which: str) -> IpdConfig:
+        """The :class:`IpdConfig` of the ``coarse`` or the ``fine`` stage."""
+        if which == "coarse":
+            return replace(
+                self.base,
+                steps=self.coarse_steps,
+                lam=self.coarse_lam,
+                lr=self.coarse_lr,
+                seed=self.seed,
+            )
+        return replace(self.base, steps=self.fine_steps, lam=self.fine_lam, seed=self.seed)
+
+
+@dataclass(frozen=True)
+class NodeMap:
+    """Which nodes each edge touches. ``src[e]``: index of the edge's source node; ``dst[e]``:
+    index of the node whose input it is, ``-1`` for ``logits`` (never pruned)."""
+
+    nodes: list[str]
+    src: Int[Tensor, " n_edges"]
+    dst: Int[Tensor, " n_edges"]
+
+    @classmethod
+    def of(cls, graph: EdgeGraph) -> NodeMap:
+        used = {s for s, _ in graph.base_edges}
+        nodes = [s for s in graph.sources if s in used]
+        index = {n: i for i, n in enumerate(nodes)}
+        src = torch.tensor([index[s] for s, _ in graph.base_edges])
+        dst = torch.tensor([index.get(_dest_node(d), -1) for _, d in graph.base_edges])
+        P = graph.n_pos  # per-position graphs: the position is the fastest edge index
+        return cls(nodes, src.repeat_interleave(P), dst.repeat_interleave(P))
+
+    def edge_coarse(self, node_coef: Float[Tensor, " n_nodes"]) -> Float[Tensor, " n_edges"]:
+        """Per edge, the smaller coarse coefficient of its two ends (``logits`` counts as 1)."""
+        padded = torch.cat([node_coef, node_coef.new_ones(1)])  # index -1 -> 1
+        return torch.minimum(padded[self.src], padded[self.dst])
+
+
+def _dest_node(dst: str) -> str:
+    """``a1.h0.q`` -> ``a1.h0``; ``a1.h0`` and ``m1`` are nodes already; ``logits`` is none."""
+    return dst.rsplit(".", 1)[0] if dst.count(".") == 2 else dst
+
+
+@dataclass
+class HierTrace:
+    """Both stages' traces and what the coarse stage pruned."""
+
+    coarse: IpdTrace
+    fine: IpdTrace | None
+    kept_nodes: list[str]
+    pruned_nodes: list[str]
+    n_fine_params: int
+
+    @property
+    def steps(self) -> int:
+        return self.coarse.steps + (self.fine.steps if self.fine else 0)
+
+    @property
+    def seconds(self) -> float:
+        return self.coarse.seconds + (self.fine.seconds if self.fine else 0.0)
+
+    @property
+    def faithfulness(self) -> float:
+        """Final faithfulness loss of the last stage that ran (~1 = as far as the ablated model)."""
+        return (self.fine or self.coarse).faithfulness
+
+
+def run_ipd_hier(problem: Problem, cfg: IpdHierConfig) -> tuple[Tensor, HierTrace]:
+    """Coarse node descent, pruning, then edge descent inside the kept subgraph."""
+    device = problem.model.device
+    nm = NodeMap.of(problem.model.graph)
+    src = nm.src.to(device)
+    node_coef, coarse_trace = run_ipd(
+        problem, cfg.stage("coarse"), n_params=len(nm.nodes), expand=lambda c: c[src]
+    )
+    node_coef = node_coef.cpu()
+    kept_node = node_coef >= cfg.node_threshold
+    edge_coarse = nm.edge_coarse(node_coef)
+    kept = (edge_coarse >= cfg.node_threshold).nonzero().squeeze(1)
+    trace = HierTrace(
+        coarse_trace,
+        None,
+        [n for n, k in zip(nm.nodes, kept_node.tolist(), strict=True) if k],
+        [n for n, k in zip(nm.nodes, kept_node.tolist(), strict=True) if not k],
+        kept.numel(),
+    )
+    if kept.numel() == 0:  # everything pruned: the coarse ranking is all there is
+        return edge_coarse, trace
+    idx = kept.to(device)
+    zeros = torch.zeros(problem.n_edges, device=device, dtype=node_coef.dtype)
+    fine, trace.fine = run_ipd(
+        problem,
+        cfg.stage("fine"),
+        n_params=kept.numel(),
+        expand=lambda c: zeros.index_copy(0, idx, c),
+    )
+    fine = fine.cpu()
+    scores = edge_coarse * (0.5 * fine.min() / cfg.node_threshold)
+    scores[kept] = fine
+    return scores, trace
+
+
+@register_method("ipd-hier")
+class HierarchicalIpd(Method):
+    Config = IpdHierConfig
+    description = "ipd on nodes first, prune nodes below a threshold, then ipd on the kept edges"
+
+    def scores(self, problem: Problem) -> Tensor:
+        scores, self.trace = run_ipd_hier(problem, self.config)
+        return scores
