@@ -38,6 +38,9 @@ class Problem:
     divergence: Callable[[Tensor, Tensor, TaskData], Tensor]
 
     def __post_init__(self) -> None:
+        # unembed only the positions the metric reads (every metric reads answer positions)
+        read = self.data.answer_mask.any(0)
+        self._logit_positions = None if read.all() else read.nonzero().flatten()
         with torch.no_grad():
             ones = torch.ones(self.n_edges, device=self.model.device)
             self.clean_logits = self.run(ones)
@@ -53,8 +56,10 @@ class Problem:
         return self.model.graph.n_edges
 
     def run(self, masks: Float[Tensor, "*k n_edges"]) -> Tensor:
-        """Logits of the patched model on the clean batch."""
-        return self.model(self.data.clean, masks, self.ablation)
+        """Logits of the patched model on the clean batch (0 at positions no metric reads)."""
+        return self.model(
+            self.data.clean, masks, self.ablation, logit_positions=self._logit_positions
+        )
 
     def metric_of(self, masks: Float[Tensor, "*k n_edges"]) -> Float[Tensor, "*k"]:
         """Mean task metric over the batch under ``masks``."""

@@ -263,16 +263,19 @@ class PatchableModel:
         masks: Float[Tensor, "*n_masks n_edges"],
         ablation: Ablation,
         out_positions: Int[Tensor, " batch"] | None = None,
+        logit_positions: Int[Tensor, " n"] | None = None,
     ) -> Float[Tensor, "*n_masks batch *pos d_vocab"]:
         """Logits of the patched model in one pass, differentiable in ``masks``.
 
         masks: ``[n_edges]`` or ``[n_masks, n_edges]``; each mask is applied to the whole batch.
         out_positions: unembed only this position per example (returns ``[..., batch, d_vocab]``).
+        logit_positions: unembed only these positions (the others' logits are 0): the output
+            keeps its ``[..., batch, pos, d_vocab]`` shape, at a fraction of the unembedding cost.
         """
         single = masks.dim() == 1
         full = self.full_masks(masks)
         self._check_tokens(tokens, ablation)
-        logits = self._run(tokens, full, ablation, out_positions=out_positions)
+        logits = self._run(tokens, full, ablation, out_positions, logit_positions)
         return logits[0] if single else logits
 
     __call__ = forward
@@ -292,7 +295,7 @@ class PatchableModel:
                 f"this per-position graph has {P} positions; tokens have {tokens.shape[1]}"
             )
 
-    def _run(self, tokens, full, ablation, out_positions=None, collect=False):
+    def _run(self, tokens, full, ablation, out_positions=None, logit_positions=None, collect=False):
         m, g, cfg = self.model, self.graph, self.cfg
         B, P = tokens.shape
         K = 1 if full is None else full.shape[0]
@@ -334,6 +337,10 @@ class PatchableModel:
         x = read("logits")[:, 0]  # [K, B, P, D]
         if out_positions is not None:
             x = x[:, torch.arange(B, device=x.device), out_positions]  # [K, B, D]
+        elif logit_positions is not None:
+            part = m.unembed(self._ln_final(x[:, :, logit_positions]))  # [K, B, n, V]
+            out = part.new_zeros(K, B, P, part.shape[-1])
+            return out.index_copy(2, logit_positions, part)
         return m.unembed(self._ln_final(x))
 
     def _attention(self, layer: int, x: Tensor, K: int, B: int, P: int) -> Tensor:

@@ -192,3 +192,16 @@ def test_seed_reference_agrees_with_one_pass(kind_):
     g1 = torch.autograd.grad(ours[:, -1].logsumexp(-1).sum(), mask)[0]
     g2 = torch.autograd.grad(seed[:, -1].logsumexp(-1).sum(), mask)[0]
     _close(g1, g2, torch.float64)
+
+
+def test_logit_positions_unembeds_only_those():
+    model = tiny_model("gpt2", torch.float64)
+    clean, corrupt = _tokens(0), _tokens(1)
+    pm = PatchableModel(model)
+    ab = pm.ablation("resample", clean, corrupt)
+    masks = torch.rand(2, pm.graph.n_edges, dtype=torch.float64)
+    full = pm(clean, masks, ab)
+    pos = torch.tensor([1, 5])
+    part = pm(clean, masks, ab, logit_positions=pos)
+    _close(part[:, :, pos], full[:, :, pos], torch.float64)
+    assert part[:, :, [0, 2, 3, 4]].abs().sum() == 0
