@@ -131,11 +131,13 @@ def measure(variant: str, device: str, repeats: int) -> dict:
     }
 
 
-def _in_child(variant: str, device: str, repeats: int) -> dict:
+def _in_child(variant: str, device: str, repeats: int, threads: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.json"
         cmd = [
             sys.executable,
+            "-X",
+            "faulthandler",
             "-m",
             "eval.speed",
             "--child",
@@ -146,14 +148,16 @@ def _in_child(variant: str, device: str, repeats: int) -> dict:
             str(repeats),
             "--out",
             str(out),
+            "--threads",
+            str(threads),
         ]
         subprocess.run(cmd, check=True)
         return json.loads(out.read_text())
 
 
-def run(device: str, repeats: int, seed_repeats: int) -> dict:
-    res = {v: _in_child(v, device, repeats) for v in ("plain", "ipd", "ipd_full_logits")}
-    res["seed"] = _in_child("seed", device, seed_repeats)
+def run(device: str, repeats: int, seed_repeats: int, threads: int = 0) -> dict:
+    res = {v: _in_child(v, device, repeats, threads) for v in ("plain", "ipd", "ipd_full_logits")}
+    res["seed"] = _in_child("seed", device, seed_repeats, threads)
     return {
         "workload": f"GPT-2-small-shaped random model, batch {BATCH} x {POS} tokens, "
         f"float32, {device}",
@@ -190,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seed-repeats", type=int, default=2)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument(
         "--child", choices=["plain", "ipd", "ipd_full_logits", "seed"], help=argparse.SUPPRESS
     )
@@ -199,10 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     if a.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but no CUDA device is available", file=sys.stderr)
         return 2
+    if a.threads < 0:
+        p.error("--threads must be >= 0")
+    if a.threads:
+        torch.set_num_threads(a.threads)
     if a.child:
         Path(a.out).write_text(json.dumps(measure(a.child, a.device, a.repeats)))
         return 0
-    result = run(a.device, a.repeats, a.seed_repeats)
+    result = run(a.device, a.repeats, a.seed_repeats, a.threads)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
