@@ -239,7 +239,7 @@ class PatchableModel:
             )
         if torch.isnan(masks).any():
             raise ValueError("masks contain NaN; every edge coefficient must be a number in [0, 1]")
-        m = masks.reshape(-1, g.n_edges).to(self.dtype)
+        m = masks.reshape(-1, g.n_edges).to(device=self.device, dtype=self.dtype)
         if g.kept_base_index is None:
             return m
         P = g.n_pos
