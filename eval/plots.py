@@ -102,9 +102,10 @@ def plot_faithfulness(df: pd.DataFrame, task: str, out: Path) -> Path:
 
 def plot_auc_heatmap(ok: pd.DataFrame, out: Path) -> Path:
     table = ok.pivot_table(index="method", columns="task", values="auc", aggfunc="mean")
-    fig, ax = plt.subplots(figsize=(1.5 + 1.2 * table.shape[1], 1 + 0.5 * table.shape[0]))
+    fig, ax = plt.subplots(figsize=(3.5 + 1.6 * table.shape[1], 1.5 + 0.5 * table.shape[0]))
     sns.heatmap(table, annot=True, fmt=".3f", vmin=0, vmax=1, cmap="viridis", ax=ax)
     ax.set_title("Edge ROC AUC (mean over seeds)")
+    ax.tick_params(axis="x", rotation=20)
     return _save(fig, out / "auc_heatmap.png")
 
 

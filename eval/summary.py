@@ -54,14 +54,21 @@ def table(records: list[Record], attr: str, fmt: str) -> str:
 
 
 def status_lines(records: list[Record]) -> list[str]:
-    """One line per skipped task and per failed run."""
-    lines, seen = [], set()
+    """One line per skipped task (or per task and reason, naming the methods) and failed run."""
+    all_methods = sorted({r.method for r in records})
+    skipped: dict[tuple[str, str], set[str]] = {}
+    lines = []
     for r in records:
-        if r.status.startswith("skipped") and r.task not in seen:
-            seen.add(r.task)
-            lines.append(f"- task `{r.task}` {r.status}")
-        elif not r.ok and not r.status.startswith("skipped"):
+        if r.status.startswith("skipped"):
+            skipped.setdefault((r.task, r.status), set()).add(r.method)
+        elif not r.ok:
             lines.append(f"- `{r.method}` on `{r.task}` seed {r.seed}: {r.status}")
+    for (task, status), methods in sorted(skipped.items()):
+        if sorted(methods) == all_methods:
+            lines.insert(0, f"- task `{task}` {status}")
+        else:
+            names = ", ".join(f"`{m}`" for m in sorted(methods))
+            lines.insert(0, f"- {names} on `{task}` {status}")
     return lines
 
 
