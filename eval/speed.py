@@ -30,26 +30,9 @@ from pathlib import Path
 
 import torch
 
+from patching.shapes import gpt2_small_shaped
+
 BATCH, POS = 8, 16
-
-
-def gpt2_small_shaped(device: str):
-    from transformer_lens import HookedTransformer, HookedTransformerConfig
-
-    cfg = HookedTransformerConfig(
-        n_layers=12,
-        n_heads=12,
-        d_model=768,
-        d_head=64,
-        d_mlp=3072,
-        d_vocab=50257,
-        n_ctx=1024,
-        act_fn="gelu_new",
-        normalization_type="LN",
-        seed=0,
-        device=device,
-    )
-    return HookedTransformer(cfg).eval()
 
 
 def _sync(device: str) -> None:
@@ -64,7 +47,7 @@ def _rss_mb() -> float:
 def _step_fn(variant: str, device: str):
     """Build the model and data for ``variant`` and return a zero-argument step function."""
     torch.manual_seed(0)
-    model = gpt2_small_shaped(device)
+    model = gpt2_small_shaped(device=device)
     gen = torch.Generator().manual_seed(0)
     clean = torch.randint(0, 50257, (BATCH, POS), generator=gen).to(device)
     corrupt = torch.randint(0, 50257, (BATCH, POS), generator=gen).to(device)

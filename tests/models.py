@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
+from patching.shapes import gpt2_small_shaped  # noqa: F401  (re-exported for the tests)
+
 KINDS = {
     # GPT-2 style: LayerNorm, GELU MLPs
     "gpt2": dict(act_fn="gelu_new", normalization_type="LN"),
@@ -50,21 +52,3 @@ def tiny_model(
             else:
                 p.copy_(std * torch.randn(p.shape, generator=gen, dtype=p.dtype))
     return model.eval()
-
-
-def gpt2_small_shaped(dtype: torch.dtype = torch.float32, seed: int = 0) -> HookedTransformer:
-    """Random weights in GPT-2 small's shape (the real weights can't be fetched offline)."""
-    cfg = HookedTransformerConfig(
-        n_layers=12,
-        n_heads=12,
-        d_model=768,
-        d_head=64,
-        d_mlp=3072,
-        d_vocab=50257,
-        n_ctx=1024,
-        act_fn="gelu_new",
-        normalization_type="LN",
-        seed=seed,
-        dtype=dtype,
-    )
-    return HookedTransformer(cfg).eval()
