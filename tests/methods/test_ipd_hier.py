@@ -95,8 +95,8 @@ def test_dead_head_is_pruned_and_its_edges_rank_below_the_kept():
 
 @pytest.mark.parametrize("ablation", ["zero", "resample"])
 def test_tracr_proportion_auc_does_not_regress(ablation):
-    problem, truth = setup("tracr-proportion", ablation)
     method = get_method("ipd-hier")
+    problem, truth = setup("tracr-proportion", ablation, method)
     auc = roc_auc(truth, method(problem).numpy(), signed=method.signed)
     assert auc >= MEASURED_PROPORTION_AUC[ablation] - 0.02
     assert {"a0.h0", "m1"} <= set(method.trace.pruned_nodes)  # the compiled model's empty nodes
