@@ -41,6 +41,9 @@ class Problem:
         # unembed only the positions the metric reads (every metric reads answer positions)
         read = self.data.answer_mask.any(0)
         self._logit_positions = None if read.all() else read.nonzero().flatten()
+        # Sources to compute (None: all). A method that fixes every edge out of some sources at
+        # 0 may skip computing them (ipd-hier's fine stage); see PatchableModel.forward.
+        self.live: Tensor | None = None
         with torch.no_grad():
             ones = torch.ones(self.n_edges, device=self.model.device)
             self.clean_logits = self.run(ones)
@@ -58,7 +61,11 @@ class Problem:
     def run(self, masks: Float[Tensor, "*k n_edges"]) -> Tensor:
         """Logits of the patched model on the clean batch (0 at positions no metric reads)."""
         return self.model(
-            self.data.clean, masks, self.ablation, logit_positions=self._logit_positions
+            self.data.clean,
+            masks,
+            self.ablation,
+            logit_positions=self._logit_positions,
+            live=self.live,
         )
 
     def metric_of(self, masks: Float[Tensor, "*k n_edges"]) -> Float[Tensor, "*k"]:

@@ -18,10 +18,12 @@ Scores: a kept edge gets its learned coefficient; a pruned edge gets
 coefficient of its two ends (below the threshold by construction), so every pruned edge ranks
 below every kept edge and the pruned edges stay ordered by how much their nodes mattered.
 
-Cost: each step of either stage is one patched forward and backward through the whole model
-(the one-pass forward computes every node, pruned or not); the saving can only come from fewer
-steps (the coarse stage has a few hundred parameters and converges fast) and fewer parameters,
-not from a cheaper step. ``scripts/hier_speed.py`` measures it.
+Cost: a coarse step is one patched forward and backward through the whole model. In the fine
+stage (``skip_pruned``, default on) the forward skips the pruned nodes altogether (their q/k/v
+projections, attention and MLPs, and their rows of the edge mixing): every edge out of them is
+fixed at 0, so they would only output their ablated value, which the forward then uses at no
+cost (``PatchableModel.forward(live=...)``, tested equal to the full forward). The remaining
+saving is in steps. ``scripts/hier_speed.py`` measures both.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class IpdHierConfig(MethodConfig):
     node_threshold: float = 0.1
     fine_steps: int = 150
     fine_lam: float = 0.05
+    skip_pruned: bool = True  # fine stage: don't compute pruned nodes (exact; see run_ipd_hier)
     base: IpdConfig = field(default_factory=IpdConfig)
 
     def __post_init__(self) -> None:
@@ -164,12 +167,21 @@ def run_ipd_hier(problem: Problem, cfg: IpdHierConfig) -> tuple[Tensor, HierTrac
         return edge_coarse, trace
     idx = kept.to(device)
     zeros = torch.zeros(problem.n_edges, device=device, dtype=node_coef.dtype)
-    fine, trace.fine = run_ipd(
-        problem,
-        cfg.stage("fine"),
-        n_params=kept.numel(),
-        expand=lambda c: zeros.index_copy(0, idx, c),
-    )
+    # Every edge out of a pruned node is fixed at 0, so the forward may skip computing it.
+    sources = problem.model.graph.sources
+    live = torch.ones(len(sources), dtype=torch.bool, device=device)
+    for name in trace.pruned_nodes:
+        live[sources.index(name)] = False
+    problem.live = live if cfg.skip_pruned else None
+    try:
+        fine, trace.fine = run_ipd(
+            problem,
+            cfg.stage("fine"),
+            n_params=kept.numel(),
+            expand=lambda c: zeros.index_copy(0, idx, c),
+        )
+    finally:
+        problem.live = None
     fine = fine.cpu()
     scores = edge_coarse * (0.5 * fine.min() / cfg.node_threshold)
     scores[kept] = fine

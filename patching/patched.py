@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from patching.graph import EdgeGraph, GraphConfig
@@ -53,23 +53,31 @@ class _Emit(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, out, vals, stack_slice, grad_slice):
-        if vals is None:
+    def forward(ctx, out, vals, stack_slice, grad_slice, rows=None):
+        if rows is not None:  # only these rows of the slice (live heads); the others stay 0
+            stack_slice.index_copy_(
+                1, rows, (out - vals).expand(stack_slice.shape[0], *out.shape[1:])
+            )
+        elif vals is None:
             stack_slice.copy_(out)
         elif out.shape == stack_slice.shape:
             torch.sub(out, vals, out=stack_slice)
         else:  # a mask-independent block (the embedding) broadcast over the masks
             stack_slice.copy_(out - vals)
-        ctx.grad_slice = grad_slice
+        ctx.grad_slice, ctx.rows = grad_slice, rows
         ctx.out_shape = out.shape
         return out.new_zeros(())
 
     @staticmethod
     def backward(ctx, _token_grad):
-        acc = ctx.grad_slice
+        acc, rows = ctx.grad_slice, ctx.rows
+        if rows is not None:
+            g = acc.index_select(1, rows).sum_to_size(ctx.out_shape)
+            acc.zero_()
+            return g, None, None, None, None
         g = acc.sum_to_size(ctx.out_shape) if acc.shape != ctx.out_shape else acc.clone()
         acc.zero_()  # leave the buffer clean, so a second backward through the graph is exact
-        return g, None, None, None
+        return g, None, None, None, None
 
 
 class _Mix(torch.autograd.Function):
@@ -264,6 +272,7 @@ class PatchableModel:
         ablation: Ablation,
         out_positions: Int[Tensor, " batch"] | None = None,
         logit_positions: Int[Tensor, " n"] | None = None,
+        live: Bool[Tensor, " n_sources"] | None = None,
     ) -> Float[Tensor, "*n_masks batch *pos d_vocab"]:
         """Logits of the patched model in one pass, differentiable in ``masks``.
 
@@ -271,11 +280,18 @@ class PatchableModel:
         out_positions: unembed only this position per example (returns ``[..., batch, d_vocab]``).
         logit_positions: unembed only these positions (the others' logits are 0): the output
             keeps its ``[..., batch, pos, d_vocab]`` shape, at a fraction of the unembedding cost.
+        live: compute only these sources (heads, MLPs); the others output their ablated value
+            (as if every edge out of them were 0) at no compute. Exact when the masks of the
+            edges out of non-live sources are 0; the fine stage of ``ipd-hier`` uses it.
         """
         single = masks.dim() == 1
         full = self.full_masks(masks)
         self._check_tokens(tokens, ablation)
-        logits = self._run(tokens, full, ablation, out_positions, logit_positions)
+        if live is not None and (live.dtype != torch.bool or live.shape != (self.graph.n_sources,)):
+            raise ValueError(
+                f"live must be a bool tensor [{self.graph.n_sources}] over the sources"
+            )
+        logits = self._run(tokens, full, ablation, out_positions, logit_positions, live=live)
         return logits[0] if single else logits
 
     __call__ = forward
@@ -295,40 +311,60 @@ class PatchableModel:
                 f"this per-position graph has {P} positions; tokens have {tokens.shape[1]}"
             )
 
-    def _run(self, tokens, full, ablation, out_positions=None, logit_positions=None, collect=False):
+    def _run(
+        self,
+        tokens,
+        full,
+        ablation,
+        out_positions=None,
+        logit_positions=None,
+        collect=False,
+        live=None,
+    ):
         m, g, cfg = self.model, self.graph, self.cfg
         B, P = tokens.shape
         K = 1 if full is None else full.shape[0]
         D, H = cfg.d_model, cfg.n_heads
         embed = m.embed(tokens) + m.pos_embed(tokens)  # [B, P, D]
         shape = (K, g.n_sources, B, P, D)
-        stack = torch.empty(shape, dtype=embed.dtype, device=embed.device)
+        alloc = torch.empty if live is None else torch.zeros  # non-live rows stay y - y~ = 0
+        stack = alloc(shape, dtype=embed.dtype, device=embed.device)
         needs_grad = full is not None and full.requires_grad and torch.is_grad_enabled()
         grad = torch.zeros(shape, dtype=embed.dtype, device=embed.device) if needs_grad else stack
         vals = None if ablation is None else ablation.values
         tokens_ = []
 
-        def emit(out: Tensor, start: int) -> None:
+        def emit(out: Tensor, start: int, rows: Tensor | None = None, n: int | None = None) -> None:
             # out: [K | 1, n, B, P, D] source outputs; the stack holds y - y~ (y when collecting)
-            n = out.shape[1]
-            v = None if vals is None else vals[start : start + n].unsqueeze(0)
+            n = out.shape[1] if n is None else n
             sl = slice(start, start + n)
-            tokens_.append(_Emit.apply(out, v, stack[:, sl], grad[:, sl]))
+            v = None if vals is None else vals[sl].unsqueeze(0)
+            if rows is not None:
+                v = v.index_select(1, rows)
+            tokens_.append(_Emit.apply(out, v, stack[:, sl], grad[:, sl], rows))
 
-        def read(key: str) -> Tensor:
+        def read(key: str, rows: Tensor | None = None) -> Tensor:
             b = g.blocks[key]
             if full is None:  # unpatched: sum of all upstream outputs + constants
                 x = stack[:, : b.n_up].sum(1, keepdim=True).expand(K, b.rows, B, P, D)
                 return x + self._consts[key]
             masks = self._block_masks(full, key)
+            if rows is not None:
+                masks = masks.index_select(1, rows)
             up = slice(0, b.n_up)
             return _Mix.apply(masks, ablation.bases[key], stack[:, up], grad[:, up], *tokens_)
 
         emit(embed[None, None], 0)
         for layer, block in enumerate(m.blocks):
-            x = read(f"attn{layer}")  # [K, R, B, P, D]
-            emit(self._attention(layer, x, K, B, P), 1 + layer * g.srcs_per_layer)
-            if g.has_mlp:
+            start = 1 + layer * g.srcs_per_layer
+            heads = None if live is None else live[start : start + H].nonzero().flatten()
+            if heads is None or len(heads) == H:
+                x = read(f"attn{layer}")  # [K, R, B, P, D]
+                emit(self._attention(layer, x, K, B, P), start)
+            elif len(heads):  # only the live heads: fewer mixing rows, projections, attention
+                x = read(f"attn{layer}", rows=self._attn_rows(heads))
+                emit(self._attention(layer, x, K, B, P, heads), start, rows=heads, n=H)
+            if g.has_mlp and (live is None or live[start + H]):
                 x = read(f"mlp{layer}")[:, 0].reshape(K * B, P, D).contiguous()
                 out = block.mlp(self._ln2[layer](x)).view(K, 1, B, P, D)
                 emit(out, 1 + layer * g.srcs_per_layer + H)
@@ -343,14 +379,29 @@ class PatchableModel:
             return out.index_copy(2, logit_positions, part)
         return m.unembed(self._ln_final(x))
 
-    def _attention(self, layer: int, x: Tensor, K: int, B: int, P: int) -> Tensor:
-        """Per-head attention outputs ``z_h W_O[h]`` (no b_O) from per-destination inputs."""
+    def _attn_rows(self, heads: Tensor) -> Tensor:
+        """Destination rows of ``heads`` in an attention block (q, k, v rows when split)."""
+        if not self.graph.config.split_qkv:
+            return heads
+        H = self.cfg.n_heads
+        return torch.cat([heads, heads + H, heads + 2 * H])
+
+    def _attention(
+        self, layer: int, x: Tensor, K: int, B: int, P: int, heads: Tensor | None = None
+    ) -> Tensor:
+        """Per-head attention outputs ``z_h W_O[h]`` (no b_O) from per-destination inputs,
+        for every head or only ``heads``."""
         cfg = self.cfg
-        H, dh, D = cfg.n_heads, cfg.d_head, cfg.d_model
+        dh, D = cfg.d_head, cfg.d_model
+        w_in, b_in, w_out = self._w_in[layer], self._b_in[layer], self._w_out[layer]
+        if heads is not None:
+            rows = self._attn_rows(heads)
+            w_in, b_in, w_out = w_in[rows], b_in[rows], w_out[heads]
+        H = w_out.shape[0]
         R = x.shape[1]
         N = K * B * P
         xn = self._ln1[layer](x.transpose(0, 1).reshape(R, N, D))
-        proj = torch.baddbmm(self._b_in[layer], xn, self._w_in[layer])
+        proj = torch.baddbmm(b_in, xn, w_in)
         if self.graph.config.split_qkv:  # [3H, N, dh]
             q, k, v = (t.view(H, K * B, P, dh) for t in proj.split(H, 0))
         else:  # [H, N, 3dh]
@@ -362,5 +413,5 @@ class PatchableModel:
         pattern = torch.softmax(scores, dim=-1)
         pattern = torch.where(torch.isnan(pattern), torch.zeros_like(pattern), pattern)
         z = pattern @ v  # [H, KB, P, dh]
-        out = torch.bmm(z.reshape(H, N, dh), self._w_out[layer])  # [H, N, D]
+        out = torch.bmm(z.reshape(H, N, dh), w_out)  # [H, N, D]
         return out.view(H, K, B, P, D).transpose(0, 1)

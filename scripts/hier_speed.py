@@ -132,6 +132,15 @@ def kept_nodes_25(nm: NodeMap) -> torch.Tensor:
     return keep
 
 
+def _with_live(problem: Problem, live: torch.Tensor, run):
+    """Run with the forward skipping non-live nodes (as ipd-hier's fine stage does)."""
+    problem.live = live
+    try:
+        return run()
+    finally:
+        problem.live = None
+
+
 def stage_runners(problem: Problem) -> dict:
     """name -> (IpdConfig -> trace) for flat ipd, the coarse and the fine stage."""
     nm = NodeMap.of(problem.model.graph)
@@ -140,6 +149,11 @@ def stage_runners(problem: Problem) -> dict:
     idx = (padded[nm.src] & padded[nm.dst]).nonzero().squeeze(1)
     zeros = torch.zeros(problem.n_edges)
     hier = IpdHierConfig()
+    sources = problem.model.graph.sources
+    live = torch.ones(len(sources), dtype=torch.bool)
+    for node, k in zip(nm.nodes, keep.tolist(), strict=True):
+        if not k:
+            live[sources.index(node)] = False
     return (
         {
             "flat": (lambda s: run_ipd(problem, IpdConfig(steps=s))[1], problem.n_edges),
@@ -159,6 +173,19 @@ def stage_runners(problem: Problem) -> dict:
                     n_params=idx.numel(),
                     expand=lambda c: zeros.index_copy(0, idx, c),
                 )[1],
+                idx.numel(),
+            ),
+            "fine_25pct_nodes_skip_pruned": (
+                lambda s: _with_live(
+                    problem,
+                    live,
+                    lambda: run_ipd(
+                        problem,
+                        IpdConfig(steps=s),
+                        n_params=idx.numel(),
+                        expand=lambda c: zeros.index_copy(0, idx, c),
+                    )[1],
+                ),
                 idx.numel(),
             ),
         },

@@ -205,3 +205,37 @@ def test_logit_positions_unembeds_only_those():
     part = pm(clean, masks, ab, logit_positions=pos)
     _close(part[:, :, pos], full[:, :, pos], torch.float64)
     assert part[:, :, [0, 2, 3, 4]].abs().sum() == 0
+
+
+@pytest.mark.parametrize(
+    "gc", [GraphConfig(), GraphConfig(split_qkv=False), GraphConfig(positions=6)]
+)
+def test_live_sources_equal_zeroed_outgoing_edges(kind, gc):
+    """Skipping non-live sources == keeping them but ablating every edge out of them."""
+    model = tiny_model(kind, torch.float64)
+    clean, corrupt = _tokens(0), _tokens(1)
+    pm = PatchableModel(model, gc)
+    ab = pm.ablation("resample", clean, corrupt)
+    g = pm.graph
+    live = torch.ones(g.n_sources, dtype=torch.bool)
+    for name in ["a0.h1", "a1.h0", "a1.h1", "a1.h2", "a1.h3", "a2.h3"] + (
+        ["m1"] if g.has_mlp else []
+    ):
+        live[g.sources.index(name)] = False
+    dead = {s for s, ok in zip(g.sources, live.tolist(), strict=True) if not ok}
+    out_of_dead = torch.tensor([s in dead for s, _ in g.base_edges]).repeat_interleave(g.n_pos)
+    masks = torch.rand(
+        2, g.n_edges, dtype=torch.float64, generator=torch.Generator().manual_seed(5)
+    )
+    masks[:, out_of_dead] = 0.0
+    a = masks.clone().requires_grad_(True)
+    b = masks.clone().requires_grad_(True)
+    full = pm(clean, a, ab)
+    fast = pm(clean, b, ab, live=live)
+    _close(fast, full, torch.float64)
+    full[..., -1, :].logsumexp(-1).sum().backward()
+    fast[..., -1, :].logsumexp(-1).sum().backward()
+    keep = ~out_of_dead
+    _close(b.grad[:, keep], a.grad[:, keep], torch.float64)
+    with pytest.raises(ValueError, match="live"):
+        pm(clean, masks[0], ab, live=live.float())
