@@ -88,9 +88,7 @@ def faithfulness_curve(
     """Normalised faithfulness of the top-``fraction`` circuits; also the clean/ablated metric."""
     masks = torch.from_numpy(metrics.circuit_masks(scores, fractions, signed))
     m_circuit = metric_of_masks(problem, masks, budget_bytes).double().numpy()
-    with torch.no_grad():
-        m_clean = problem.metric(problem.clean_logits, problem.data).mean().item()
-        m_ablated = problem.metric(problem.ablated_logits, problem.data).mean().item()
+    m_clean, m_ablated = problem.metric_clean, problem.metric_ablated
     values = metrics.normalised_faithfulness(m_circuit, m_clean, m_ablated)
     return masks.sum(1).numpy(), values, m_clean, m_ablated
 

@@ -44,7 +44,7 @@ class AcdcConfig(MethodConfig):
 def acdc_circuit(problem: Problem, tau: float, progress: bool = False) -> torch.Tensor:
     """One ACDC run at absolute threshold ``tau``: the binary mask of kept edges."""
     masks = torch.ones(problem.n_edges, device=problem.model.device)
-    current = problem.divergence_of(masks).item()
+    current = problem.divergence_clean
     for e in tqdm(
         range(problem.n_edges - 1, -1, -1), disable=not progress, desc=f"acdc tau={tau:.2g}"
     ):
@@ -63,10 +63,8 @@ class Acdc(Method):
     description = "ACDC greedy edge pruning from the output backwards, swept over thresholds tau"
 
     def thresholds(self, problem: Problem) -> np.ndarray:
-        with torch.no_grad():
-            scale = problem.divergence_of(torch.zeros(problem.n_edges, device=problem.model.device))
         c = self.config
-        return float(scale) * np.geomspace(c.tau_min, c.tau_max, c.n_thresholds)
+        return problem.divergence_ablated * np.geomspace(c.tau_min, c.tau_max, c.n_thresholds)
 
     def scores(self, problem: Problem) -> torch.Tensor:
         scores = torch.zeros(problem.n_edges)

@@ -31,7 +31,7 @@ class ActivationPatching(Method):
     @torch.no_grad()
     def scores(self, problem: Problem) -> torch.Tensor:
         E, device = problem.n_edges, problem.model.device
-        clean = problem.metric(problem.clean_logits, problem.data).mean()
+        clean = problem.metric_clean
         chunk = max(1, self.config.max_rows // problem.data.n)
         out = torch.empty(E)
         for start in range(0, E, chunk):

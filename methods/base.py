@@ -8,6 +8,7 @@ subclass registered under its own key with different config defaults.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,20 +77,42 @@ class Problem:
         """Mean divergence from the clean output over the batch under ``masks``."""
         return self.divergence(self.run(masks), self.clean_logits, self.data).mean(-1)
 
+    # The reference points every method and the evaluator normalise against, read off the
+    # logits computed once at construction (no forward pass). Properties, not caches: a test
+    # may swap ``metric``.
+    @property
+    def metric_clean(self) -> float:
+        """Mean task metric of the clean model (all masks 1)."""
+        return self.metric(self.clean_logits, self.data).mean().item()
+
+    @property
+    def metric_ablated(self) -> float:
+        """Mean task metric of the fully ablated model (all masks 0)."""
+        return self.metric(self.ablated_logits, self.data).mean().item()
+
+    @property
+    def divergence_clean(self) -> float:
+        """Mean divergence of the clean model from itself (0 for KL; the ACDC start value)."""
+        return self.divergence(self.clean_logits, self.clean_logits, self.data).mean().item()
+
+    @property
+    def divergence_ablated(self) -> float:
+        """Mean divergence of the fully ablated model from the clean one."""
+        return self.divergence(self.ablated_logits, self.clean_logits, self.data).mean().item()
+
     def check_signal(self) -> None:
         """Refuse a task whose metric is NaN or equal on the clean and the ablated model."""
-        clean = self.metric(self.clean_logits, self.data).mean()
-        ablated = self.metric(self.ablated_logits, self.data).mean()
-        if not torch.isfinite(clean) or not torch.isfinite(ablated):
+        clean, ablated = self.metric_clean, self.metric_ablated
+        if not math.isfinite(clean) or not math.isfinite(ablated):
             raise NoSignalError(
-                f"the task metric is not finite (clean {clean.item()}, ablated {ablated.item()}); "
+                f"the task metric is not finite (clean {clean}, ablated {ablated}); "
                 "the task gives no signal to optimise"
             )
-        scale = max(abs(clean.item()), abs(ablated.item()), 1e-12)
-        if abs(clean.item() - ablated.item()) <= 1e-6 * scale:
+        scale = max(abs(clean), abs(ablated), 1e-12)
+        if abs(clean - ablated) <= 1e-6 * scale:
             raise NoSignalError(
                 "the task metric is the same on the clean and the ablated model "
-                f"({clean.item():.6g}); "
+                f"({clean:.6g}); "
                 "the task gives no signal: check the corrupted data and the ablation"
             )
 

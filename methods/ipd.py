@@ -110,15 +110,10 @@ class _Gates:
 
 def _faithfulness(problem: Problem, objective: str):
     """A loss function of the masks, normalised to be ~1 for the fully ablated model."""
-    with torch.no_grad():
-        if objective == "kl":
-            scale = problem.divergence(problem.ablated_logits, problem.clean_logits, problem.data)
-            scale = scale.mean().clamp(min=1e-12)
-        else:
-            clean = problem.metric(problem.clean_logits, problem.data).mean()
-            ablated = problem.metric(problem.ablated_logits, problem.data).mean()
     if objective == "kl":
+        scale = max(problem.divergence_ablated, 1e-12)
         return lambda m: problem.divergence_of(m) / scale
+    clean, ablated = problem.metric_clean, problem.metric_ablated
     return lambda m: ((problem.metric_of(m) - clean) / (clean - ablated)) ** 2
 
 

@@ -77,10 +77,8 @@ class AdversaryTrace:
 
 def _normalised_gain(problem: Problem):
     """gain(a) = (metric(a) - metric(clean)) / |metric(clean) - metric(ablated)|."""
-    with torch.no_grad():
-        clean = problem.metric(problem.clean_logits, problem.data).mean()
-        ablated = problem.metric(problem.ablated_logits, problem.data).mean()
-        scale = (clean - ablated).abs().clamp(min=1e-12)
+    clean = problem.metric_clean
+    scale = max(abs(clean - problem.metric_ablated), 1e-12)
     return lambda a: (problem.metric_of(a) - clean) / scale
 
 
