@@ -108,6 +108,22 @@ class _Gates:
         return torch.sigmoid(self.theta - self._shift).detach()
 
 
+class PlateauStop:
+    """Early stop when the loss has not improved by ``tol`` (relative to |best|) for ``patience``
+    steps. Relative to |best| so that it is also right for losses below zero (ipd-neg's)."""
+
+    def __init__(self, tol: float, patience: int) -> None:
+        self.tol, self.patience = tol, patience
+        self.best, self.since = math.inf, 0
+
+    def __call__(self, loss: float) -> bool:
+        if self.best == math.inf or loss < self.best - self.tol * abs(self.best):
+            self.best, self.since = loss, 0
+            return False
+        self.since += 1
+        return self.since >= self.patience
+
+
 def _faithfulness(problem: Problem, objective: str):
     """A loss function of the masks, normalised to be ~1 for the fully ablated model."""
     if objective == "kl":
@@ -135,7 +151,7 @@ def run_ipd(
     opt = torch.optim.Adam([gates.theta], lr=cfg.lr)
     faith = _faithfulness(problem, cfg.objective)
     warm = max(1, int(cfg.warmup * cfg.steps))
-    best, since_best = math.inf, 0
+    stop = PlateauStop(cfg.tol, cfg.patience)
     trace = IpdTrace()
     t0 = time.perf_counter()
     bar = tqdm(range(cfg.steps), disable=not cfg.progress, desc="ipd")
@@ -153,13 +169,9 @@ def run_ipd(
             bar.set_postfix(faith=f"{trace.faithfulness:.4f}", density=f"{trace.sparsity:.3f}")
         if step + 1 < warm:
             continue
-        if loss.item() < best * (1 - cfg.tol):
-            best, since_best = loss.item(), 0
-        else:
-            since_best += 1
-            if since_best >= cfg.patience:
-                trace.stopped_early = True
-                break
+        if stop(loss.item()):
+            trace.stopped_early = True
+            break
     trace.seconds = time.perf_counter() - t0
     return gates.scores(), trace
 

@@ -38,7 +38,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from methods.base import Method, MethodConfig, Problem, register_method
-from methods.ipd import IpdConfig, run_ipd
+from methods.ipd import IpdConfig, PlateauStop, run_ipd
 
 
 @dataclass(frozen=True)
@@ -82,22 +82,6 @@ def _normalised_gain(problem: Problem):
     return lambda a: (problem.metric_of(a) - clean) / scale
 
 
-class _Stopper:
-    """Early stop when the loss has not improved by ``tol`` (relative to |best|) for ``patience``
-    steps; unlike ``best * (1 - tol)``, correct for losses below zero."""
-
-    def __init__(self, tol: float, patience: int) -> None:
-        self.tol, self.patience = tol, patience
-        self.best, self.since = math.inf, 0
-
-    def __call__(self, loss: float) -> bool:
-        if self.best == math.inf or loss < self.best - self.tol * abs(self.best):
-            self.best, self.since = loss, 0
-            return False
-        self.since += 1
-        return self.since >= self.patience
-
-
 def run_adversary(problem: Problem, cfg: IpdNegConfig) -> tuple[Tensor, Tensor, AdversaryTrace]:
     """Learn coefficients that raise the metric by ablating few edges; return each edge's
     ablation strength ``1 - a``, its credit and a trace."""
@@ -107,7 +91,7 @@ def run_adversary(problem: Problem, cfg: IpdNegConfig) -> tuple[Tensor, Tensor, 
     opt = torch.optim.Adam([phi], lr=b.lr)
     gain_of = _normalised_gain(problem)
     warm = max(1, int(b.warmup * b.steps))
-    stop = _Stopper(b.tol, b.patience)
+    stop = PlateauStop(b.tol, b.patience)
     trace = AdversaryTrace()
     t0 = time.perf_counter()
     bar = tqdm(range(b.steps), disable=not cfg.progress, desc="ipd-neg adversary")

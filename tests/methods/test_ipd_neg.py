@@ -10,8 +10,7 @@ import torch
 
 from methods import get_method
 from methods.base import Problem
-from methods.ipd import IpdConfig
-from methods.ipd_neg import _Stopper
+from methods.ipd import IpdConfig, PlateauStop
 from patching import PatchableModel
 from tasks.base import TaskData, kl_from_clean
 from tests.methods.test_methods import make_problem
@@ -171,7 +170,7 @@ def test_config_is_frozen():
 
 
 def test_early_stopping_works_for_losses_below_zero():
-    flat = _Stopper(tol=1e-3, patience=3)
+    flat = PlateauStop(tol=1e-3, patience=3)
     assert [flat(-2.0) for _ in range(4)] == [False, False, False, True]
-    improving = _Stopper(tol=1e-3, patience=3)
+    improving = PlateauStop(tol=1e-3, patience=3)
     assert not any(improving(-1.0 - 0.1 * k) for k in range(10))
