@@ -49,10 +49,6 @@ def loaded(key: str):
 
 
 # ----- running circuits --------------------------------------------------------------------------
-def runner(model, config: GraphConfig) -> PatchableModel:
-    return PatchableModel(model, config)
-
-
 def output_error(task, logits, data) -> torch.Tensor:
     """Per mask: how far the output is from the program's at the answer positions. Categorical:
     the number of wrong argmaxes; numeric: the largest absolute error."""
@@ -67,7 +63,7 @@ def circuit_errors(key, graph_name, ablation, drop_each=False):
     """Output error of the ground-truth circuit (and, with ``drop_each``, of the circuit minus
     each of its edges in turn), every other edge ablated."""
     task, model, data = loaded(key)
-    run = runner(model, GRAPHS[graph_name])
+    run = PatchableModel(model, GRAPHS[graph_name])
     names = sorted(task.ground_truth(run.graph, ablation))
     full = run.graph.edge_mask(names)
     masks = [full]
@@ -147,7 +143,7 @@ def test_metric_and_divergence(key):
     task, model, data = loaded(key)
     with torch.no_grad():
         clean = model(data.clean)
-        zero = runner(model, GraphConfig())
+        zero = PatchableModel(model, GraphConfig())
         ablated = zero(
             data.clean,
             torch.zeros(zero.graph.n_edges),
@@ -226,7 +222,7 @@ def test_ground_truth_circuit_reproduces_the_program(key, graph, ablation):
 def test_ablating_everything_breaks_the_program(key):
     task, model, data = loaded(key)
     for ablation in ("zero", "resample"):
-        run = runner(model, GraphConfig(positions=5))
+        run = PatchableModel(model, GraphConfig(positions=5))
         ab = run.ablation(ablation, data.clean, data.corrupted)
         with torch.no_grad():
             err = output_error(task, run(data.clean, torch.zeros(run.graph.n_edges), ab), data)
@@ -246,7 +242,10 @@ def test_patchable_model_runs_the_bidirectional_reverse_model():
     ab = pm.ablation("zero", data.clean, data.corrupted)
     torch.testing.assert_close(pm(data.clean, torch.ones(pm.graph.n_edges), ab), model(data.clean))
     reference = reference_patched_logits(
-        model, pm.graph, data.clean[:8], (torch.arange(pm.graph.n_edges) % 3 > 0).float(),
+        model,
+        pm.graph,
+        data.clean[:8],
+        (torch.arange(pm.graph.n_edges) % 3 > 0).float(),
         {s: torch.zeros(()) for s in pm.graph.sources},
     )
     ab8 = pm.ablation("zero", data.clean[:8], data.corrupted[:8])
