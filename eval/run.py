@@ -288,7 +288,7 @@ def _plots(out: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from patching.registry import UnknownKeyError
+    from core.registry import UnknownKeyError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:

@@ -8,8 +8,8 @@ Workload (issue 2): a GPT-2-small-shaped random model, batch 8 x 16 tokens, floa
 - ``ipd``: the one-pass patched forward + backward into all 32,491 edge coefficients, loss on
   the last position's log-probabilities (logits unembedded at that position only, as IPD does).
 - ``ipd_full_logits``: the same, unembedding every position (for transparency).
-- ``seed``: the first write-up's scheme, O(n_layers) hooked forward passes per step
-  (:mod:`patching.seed_reference`).
+- ``layerwise``: the first write-up's scheme, O(n_layers) hooked forward passes per step
+  (:mod:`eval.layerwise`).
 Each variant runs in a process of its own so its peak memory is its own: peak RSS on CPU
 (``ru_maxrss``), ``torch.cuda.max_memory_allocated`` on GPU. Times are medians over
 ``repeats`` steps after one warm-up step, with device synchronisation around the timer.
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from patching.shapes import gpt2_small_shaped
+from eval.shapes import gpt2_small_shaped
 
 BATCH, POS = 8, 16
 
@@ -67,11 +67,11 @@ def _step_fn(variant: str, device: str):
     ab = pm.ablation("resample", clean, corrupt)
     masks = torch.full((pm.graph.n_edges,), 0.5, device=device, requires_grad=True)
     last = torch.full((BATCH,), POS - 1, device=device)
-    if variant == "seed":
-        from patching.seed_reference import seed_reference_logits
+    if variant == "layerwise":
+        from eval.layerwise import layerwise_logits
 
         def logits():
-            return seed_reference_logits(model, pm.graph, clean, masks, ab)[:, -1]
+            return layerwise_logits(model, pm.graph, clean, masks, ab)[:, -1]
     elif variant == "ipd_full_logits":
 
         def logits():
@@ -138,24 +138,24 @@ def _in_child(variant: str, device: str, repeats: int, threads: int) -> dict:
         return json.loads(out.read_text())
 
 
-def run(device: str, repeats: int, seed_repeats: int, threads: int = 0) -> dict:
+def run(device: str, repeats: int, layerwise_repeats: int, threads: int = 0) -> dict:
     res = {v: _in_child(v, device, repeats, threads) for v in ("plain", "ipd", "ipd_full_logits")}
-    res["seed"] = _in_child("seed", device, seed_repeats, threads)
+    res["layerwise"] = _in_child("layerwise", device, layerwise_repeats, threads)
     return {
         "workload": f"GPT-2-small-shaped random model, batch {BATCH} x {POS} tokens, "
         f"float32, {device}",
         "plain_s": res["plain"]["seconds"],
         "ipd_step_s": res["ipd"]["seconds"],
         "ipd_step_full_logits_s": res["ipd_full_logits"]["seconds"],
-        "seed_reference_s": res["seed"]["seconds"],
+        "layerwise_s": res["layerwise"]["seconds"],
         "ratio_ipd_over_plain": res["ipd"]["seconds"] / res["plain"]["seconds"],
         "ratio_ipd_full_logits_over_plain": res["ipd_full_logits"]["seconds"]
         / res["plain"]["seconds"],
-        "ratio_seed_over_ipd": res["seed"]["seconds"] / res["ipd"]["seconds"],
+        "ratio_layerwise_over_ipd": res["layerwise"]["seconds"] / res["ipd"]["seconds"],
         "peak_mb_plain": res["plain"]["peak_mb"],
         "peak_mb_ipd": res["ipd"]["peak_mb"],
         "peak_mb_ipd_full_logits": res["ipd_full_logits"]["peak_mb"],
-        "peak_mb_seed": res["seed"]["peak_mb"],
+        "peak_mb_layerwise": res["layerwise"]["peak_mb"],
         "base_mb": {k: v["base_mb"] for k, v in res.items()},
         "all_seconds": {k: v["all_seconds"] for k, v in res.items()},
         "n_edges": 32491,
@@ -176,14 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="results/speed.json")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--seed-repeats", type=int, default=2)
+    p.add_argument("--layerwise-repeats", type=int, default=2)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument(
-        "--child", choices=["plain", "ipd", "ipd_full_logits", "seed"], help=argparse.SUPPRESS
+        "--child", choices=["plain", "ipd", "ipd_full_logits", "layerwise"], help=argparse.SUPPRESS
     )
     a = p.parse_args(argv)
-    if a.repeats < 1 or a.seed_repeats < 1:
-        p.error("--repeats and --seed-repeats must be >= 1")
+    if a.repeats < 1 or a.layerwise_repeats < 1:
+        p.error("--repeats and --layerwise-repeats must be >= 1")
     if a.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but no CUDA device is available", file=sys.stderr)
         return 2
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.child:
         Path(a.out).write_text(json.dumps(measure(a.child, a.device, a.repeats)))
         return 0
-    result = run(a.device, a.repeats, a.seed_repeats, a.threads)
+    result = run(a.device, a.repeats, a.layerwise_repeats, a.threads)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
@@ -204,12 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         "plain_s",
         "ipd_step_s",
         "ipd_step_full_logits_s",
-        "seed_reference_s",
+        "layerwise_s",
         "ratio_ipd_over_plain",
-        "ratio_seed_over_ipd",
+        "ratio_layerwise_over_ipd",
         "peak_mb_plain",
         "peak_mb_ipd",
-        "peak_mb_seed",
+        "peak_mb_layerwise",
     ]
     for k in keys:
         print(f"{k:>24}: {result[k]:.3f}")

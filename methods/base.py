@@ -20,7 +20,7 @@ from torch import Tensor
 
 from patching.graph import GraphConfig
 from patching.patched import Ablation, PatchableModel
-from patching.registry import Registry
+from core.registry import Registry
 from tasks.base import TaskData
 
 

@@ -16,7 +16,7 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from patching.graph import EdgeGraph, GraphConfig
-from patching.registry import Registry
+from core.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-from patching.shapes import gpt2_small_shaped  # noqa: F401  (re-exported for the tests)
+from eval.shapes import gpt2_small_shaped  # noqa: F401  (re-exported for the tests)
 
 KINDS = {
     # GPT-2 style: LayerNorm, GELU MLPs

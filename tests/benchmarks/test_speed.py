@@ -33,7 +33,7 @@ def test_step(benchmark, variant):
     benchmark.pedantic(step, rounds=3, iterations=1)
 
 
-def test_seed_reference_step(benchmark):
+def test_layerwise_step(benchmark):
     benchmark.group = "gpt2-small-shaped step, batch 8 x 16"
-    step = _step_fn("seed", "cpu")
+    step = _step_fn("layerwise", "cpu")
     benchmark.pedantic(step, rounds=1, iterations=1)

@@ -23,6 +23,6 @@ def tiny():
     module = importlib.import_module(PLUGIN)
     yield module
     for registry in (tasks.TASKS, methods.METHODS):
-        for key in [k for k in registry._items if k.startswith("_test-")]:
-            del registry._items[key]
+        for key in [k for k in registry.keys() if k.startswith("_test-")]:
+            registry.unregister(key)
     sys.modules.pop(PLUGIN, None)

@@ -7,7 +7,6 @@ import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from patching import EdgeGraph, GraphConfig, PatchableModel
-from patching.registry import Registry, UnknownKeyError
 from tests.models import tiny_model
 
 
@@ -106,22 +105,3 @@ def test_bad_masks_and_batches():
         pm(torch.randint(0, 50, (2, 6)), torch.ones(E), ab)
     with pytest.raises(ValueError, match="unknown ablation"):
         pm.ablation("gaussian", clean, clean)
-
-
-def test_registry_suggests_and_refuses_duplicates():
-    class Base:
-        pass
-
-    reg = Registry("thing", Base)
-
-    @reg.register("activation-patching")
-    class A(Base):
-        pass
-
-    with pytest.raises(ValueError, match="already registered"):
-        reg.register("activation-patching")(type("B", (Base,), {}))
-    with pytest.raises(TypeError):
-        reg.register("x")(int)
-    with pytest.raises(UnknownKeyError, match="Did you mean: activation-patching"):
-        reg.get("activation-patchin")
-    assert reg.resolve("all") == ["activation-patching"]

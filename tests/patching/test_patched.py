@@ -178,8 +178,8 @@ def test_gpt2_small_shaped_exactness():
 
 
 @pytest.mark.parametrize("kind_", ["gpt2", "attn-only"])
-def test_seed_reference_agrees_with_one_pass(kind_):
-    from patching.seed_reference import seed_reference_logits
+def test_layerwise_scheme_agrees_with_one_pass(kind_):
+    from eval.layerwise import layerwise_logits
 
     model = tiny_model(kind_, torch.float64)
     clean, corrupt = _tokens(0), _tokens(1)
@@ -187,10 +187,10 @@ def test_seed_reference_agrees_with_one_pass(kind_):
     ab = pm.ablation("resample", clean, corrupt)
     mask = torch.rand(pm.graph.n_edges, dtype=torch.float64, requires_grad=True)
     ours = pm(clean, mask, ab)
-    seed = seed_reference_logits(model, pm.graph, clean, mask, ab)
-    _close(seed, ours, torch.float64)
+    slow = layerwise_logits(model, pm.graph, clean, mask, ab)
+    _close(slow, ours, torch.float64)
     g1 = torch.autograd.grad(ours[:, -1].logsumexp(-1).sum(), mask)[0]
-    g2 = torch.autograd.grad(seed[:, -1].logsumexp(-1).sum(), mask)[0]
+    g2 = torch.autograd.grad(slow[:, -1].logsumexp(-1).sum(), mask)[0]
     _close(g1, g2, torch.float64)
 
 

@@ -11,7 +11,7 @@ import torch
 
 from methods.base import Problem
 from patching import GraphConfig, PatchableModel
-from patching.registry import UnknownKeyError
+from core.registry import UnknownKeyError
 from tasks import TASKS, get_task
 
 OPTIONS = {

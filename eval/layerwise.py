@@ -17,14 +17,14 @@ from patching.graph import EdgeGraph
 from patching.patched import Ablation
 
 
-def seed_reference_logits(
+def layerwise_logits(
     model, graph: EdgeGraph, tokens: Tensor, masks: Tensor, ablation: Ablation
 ) -> Tensor:
     """Logits under position-free ``masks`` [n_edges] (q/k/v split, MLPs in the graph)."""
     if graph.config.positions is not None or not graph.config.split_qkv:
-        raise ValueError("the seed reference supports only the default graph (q/k/v split)")
+        raise ValueError("the layer-by-layer scheme supports only the default graph (q/k/v split)")
     if graph.kept_base_index is not None:
-        raise ValueError("the seed reference supports only graphs with MLPs included")
+        raise ValueError("the layer-by-layer scheme supports only graphs with MLPs included")
     cfg = model.cfg
     H = cfg.n_heads
     abl = ablation.values  # [n_src, b, p, d]

@@ -38,6 +38,12 @@ class Registry(Generic[T]):
 
         return deco
 
+    def unregister(self, key: str) -> type[T]:
+        """Remove ``key`` and return what it held (plugins and tests that register temporarily)."""
+        cls = self.get(key)
+        del self._items[key]
+        return cls
+
     def keys(self) -> list[str]:
         return sorted(self._items)
 

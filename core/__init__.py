@@ -1,0 +1,1 @@
+"""Shared building blocks that belong to no single package: the generic registry."""
