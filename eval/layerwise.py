@@ -14,16 +14,16 @@ import torch
 from torch import Tensor
 
 from patching.graph import EdgeGraph
-from patching.patched import Ablation
+from patching.patched import AblatedSources
 
 
 def layerwise_logits(
-    model, graph: EdgeGraph, tokens: Tensor, masks: Tensor, ablation: Ablation
+    model, graph: EdgeGraph, tokens: Tensor, masks: Tensor, ablation: AblatedSources
 ) -> Tensor:
     """Logits under position-free ``masks`` [n_edges] (q/k/v split, MLPs in the graph)."""
     if graph.config.positions is not None or not graph.config.split_qkv:
         raise ValueError("the layer-by-layer scheme supports only the default graph (q/k/v split)")
-    if graph.kept_base_index is not None:
+    if graph.kept_pair_index is not None:
         raise ValueError("the layer-by-layer scheme supports only graphs with MLPs included")
     cfg = model.cfg
     H = cfg.n_heads
@@ -36,7 +36,7 @@ def layerwise_logits(
         b = graph.blocks[key]
         m = masks[b.start : b.stop].view(b.rows, b.n_up)
         diff = torch.stack(outputs[: b.n_up]) - abl[: b.n_up]  # [n_up, batch, pos, d]
-        return ablation.bases[key] + torch.einsum("rs,sbpd->rbpd", m, diff)
+        return ablation.block_inputs[key] + torch.einsum("rs,sbpd->rbpd", m, diff)
 
     model.set_use_split_qkv_input(True)
     model.set_use_attn_result(True)

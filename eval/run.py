@@ -29,7 +29,11 @@ from eval.records import RECORDS, RUN_INFO, Curves, Record, atomic_write_text, t
 from eval.summary import machine_info, write_summary
 from eval.worker import Job, import_plugins, run_job
 
-ABLATION_CHOICES = ("resample", "mean", "zero")  # patching.ablation.ABLATIONS (checked in tests)
+ABLATION_CHOICES = (
+    "resample",
+    "mean",
+    "zero",
+)  # patching.ablation.ABLATION_KINDS (checked in tests)
 
 
 class UsageError(ValueError):

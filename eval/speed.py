@@ -64,7 +64,7 @@ def _step_fn(variant: str, device: str):
     from patching import PatchableModel
 
     pm = PatchableModel(model)
-    ab = pm.ablation("resample", clean, corrupt)
+    ab = pm.ablate("resample", clean, corrupt)
     masks = torch.full((pm.graph.n_edges,), 0.5, device=device, requires_grad=True)
     last = torch.full((BATCH,), POS - 1, device=device)
     if variant == "layerwise":

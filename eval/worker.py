@@ -87,7 +87,7 @@ def _run(job: Job, task, method, record: Record, curves: Curves, isolated: bool)
     record.n = job.n or task.default_n
     record.signed = bool(type(method).signed)
     data = task.make_data(record.n, job.seed).to(job.device)
-    config = method.graph_config(data.clean.shape[1])  # the graph the method works on
+    config = method.graph.config(data.clean.shape[1])  # the graph the method works on
     try:
         task.check_graph(config)
     except ValueError as exc:  # e.g. no per-position ground truth for this task

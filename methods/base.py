@@ -18,9 +18,9 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from patching.graph import GraphConfig
-from patching.patched import Ablation, PatchableModel
 from core.registry import Registry
+from patching.graph import GraphOptions
+from patching.patched import AblatedSources, PatchableModel
 from tasks.base import TaskData
 
 
@@ -34,7 +34,7 @@ class Problem:
 
     model: PatchableModel
     data: TaskData
-    ablation: Ablation
+    ablation: AblatedSources
     metric: Callable[[Tensor, TaskData], Tensor]
     divergence: Callable[[Tensor, Tensor, TaskData], Tensor]
 
@@ -52,7 +52,7 @@ class Problem:
 
     @classmethod
     def from_task(cls, task, model: PatchableModel, data: TaskData, ablation: str) -> Problem:
-        abl = model.ablation(ablation, data.clean, data.corrupted, data.reference)
+        abl = model.ablate(ablation, data.clean, data.corrupted, data.reference)
         return cls(model, data, abl, task.metric, task.divergence)
 
     @property
@@ -132,16 +132,7 @@ class Method(ABC):
     signed: ClassVar[bool] = False  # True when the sign of the scores is meaningful for ranking
     description: ClassVar[str] = ""
     needs_signal: ClassVar[bool] = True  # refuse tasks whose metric can't tell clean from ablated
-    # The graph the method works on, as GraphConfig overrides; ``positions=True`` means one edge
-    # per token position of the task's sequences.
-    graph: ClassVar[dict] = {}
-
-    def graph_config(self, seq_len: int) -> GraphConfig:
-        """The :class:`GraphConfig` this method needs for sequences of ``seq_len`` tokens."""
-        options = dict(self.graph)
-        if options.get("positions") is True:
-            options["positions"] = seq_len
-        return GraphConfig(**options)
+    graph: ClassVar[GraphOptions] = GraphOptions()  # the graph the method works on
 
     def __init__(self, config: MethodConfig | None = None, **overrides) -> None:
         if config is None:

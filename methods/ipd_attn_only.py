@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from methods.base import register_method
 from methods.ipd import InterpolatedPatchDescent
+from patching.graph import GraphOptions
 
 
 @register_method("ipd-attn-only")
 class IpdAttentionOnly(InterpolatedPatchDescent):
     description = "ipd on the attention-only graph (MLPs held clean, not in the graph)"
-    graph = {"include_mlp": False}
+    graph = GraphOptions(include_mlp=False)

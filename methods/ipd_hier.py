@@ -101,11 +101,11 @@ class NodeMap:
 
     @classmethod
     def of(cls, graph: EdgeGraph) -> NodeMap:
-        used = {s for s, _ in graph.base_edges}
+        used = {s for s, _ in graph.edge_pairs}
         nodes = [s for s in graph.sources if s in used]
         index = {n: i for i, n in enumerate(nodes)}
-        src = torch.tensor([index[s] for s, _ in graph.base_edges])
-        dst = torch.tensor([index.get(_dest_node(d), -1) for _, d in graph.base_edges])
+        src = torch.tensor([index[s] for s, _ in graph.edge_pairs])
+        dst = torch.tensor([index.get(_dest_node(d), -1) for _, d in graph.edge_pairs])
         P = graph.n_pos  # per-position graphs: the position is the fastest edge index
         return cls(nodes, src.repeat_interleave(P), dst.repeat_interleave(P))
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from methods.base import register_method
 from methods.ipd import InterpolatedPatchDescent
+from patching.graph import GraphOptions
 
 
 @register_method("ipd-pos")
 class IpdPerPosition(InterpolatedPatchDescent):
     description = "ipd on the per-position graph (one coefficient per edge and token position)"
-    graph = {"positions": True}
+    graph = GraphOptions(per_position=True)

@@ -37,7 +37,7 @@ def _zero(model, clean: Tensor, corrupted: Tensor | None, reference: Tensor | No
     )
 
 
-ABLATIONS: dict[str, Callable[..., Tensor]] = {
+ABLATION_KINDS: dict[str, Callable[..., Tensor]] = {
     "resample": _resample,
     "mean": _mean,
     "zero": _zero,

@@ -38,17 +38,48 @@ class GraphConfig:
     include_mlp: bool = True
 
     def __post_init__(self) -> None:
+        for name in ("split_qkv", "include_mlp"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if self.positions is not None and (
-            not isinstance(self.positions, int) or self.positions < 1
+            isinstance(self.positions, bool)
+            or not isinstance(self.positions, int)
+            or self.positions < 1
         ):
             raise ValueError(f"positions must be a positive int or None, got {self.positions!r}")
+
+
+@dataclass(frozen=True)
+class GraphOptions:
+    """The graph a method works on, before the task's sequence length is known.
+
+    per_position: one edge per token position (the length comes from the task's data).
+    Other fields as in :class:`GraphConfig`.
+    """
+
+    split_qkv: bool = True
+    per_position: bool = False
+    include_mlp: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("split_qkv", "per_position", "include_mlp"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+
+    def config(self, seq_len: int) -> GraphConfig:
+        """The :class:`GraphConfig` for sequences of ``seq_len`` tokens."""
+        return GraphConfig(
+            split_qkv=self.split_qkv,
+            positions=seq_len if self.per_position else None,
+            include_mlp=self.include_mlp,
+        )
 
 
 @dataclass(frozen=True)
 class Block:
     """One contiguous run of edges sharing an upstream set: ``rows`` destinations x ``n_up``."""
 
-    start: int  # first base-edge index (position-free)
+    start: int  # index of the first (src, dst) pair (position-free)
     rows: int
     n_up: int
 
@@ -138,11 +169,11 @@ class EdgeGraph:
         return srcs, dsts
 
     @property
-    def n_full_base_edges(self) -> int:
+    def n_full_pairs(self) -> int:
         return self.blocks["logits"].stop
 
     @cached_property
-    def kept_base_index(self) -> torch.Tensor | None:
+    def kept_pair_index(self) -> torch.Tensor | None:
         """Indices into the full layout of the edges in this graph (None: all of them)."""
         if self.config.include_mlp or not self.has_mlp:
             return None
@@ -156,13 +187,13 @@ class EdgeGraph:
 
     # ----- public edge list ------------------------------------------------------------------
     @cached_property
-    def base_edges(self) -> list[tuple[str, str]]:
+    def edge_pairs(self) -> list[tuple[str, str]]:
         """(src, dst) pairs of the position-free graph, in mask order."""
         srcs, dsts = self._full_edges
         pairs = list(zip(srcs, dsts, strict=True))
-        if self.kept_base_index is None:
+        if self.kept_pair_index is None:
             return pairs
-        return [pairs[i] for i in self.kept_base_index.tolist()]
+        return [pairs[i] for i in self.kept_pair_index.tolist()]
 
     @property
     def n_pos(self) -> int:
@@ -170,11 +201,11 @@ class EdgeGraph:
 
     @property
     def n_edges(self) -> int:
-        return len(self.base_edges) * self.n_pos
+        return len(self.edge_pairs) * self.n_pos
 
     @cached_property
     def edge_names(self) -> list[str]:
-        base = [f"{s}->{d}" for s, d in self.base_edges]
+        base = [f"{s}->{d}" for s, d in self.edge_pairs]
         if self.config.positions is None:
             return base
         return [f"{name}@{p}" for name in base for p in range(self.n_pos)]

@@ -29,17 +29,17 @@ from patching.support import check_supported
 
 
 @dataclass
-class Ablation:
-    """Ablated source outputs for one clean batch, and the residual bases they imply.
+class AblatedSources:
+    """Ablated source outputs for one clean batch, and the block inputs they imply.
 
     values: ``[n_sources, batch | 1, pos, d_model]`` ablated output of every source.
-    bases: per destination block key (``attn{l}``, ``mlp{l}``, ``logits``): the input that the
-        block reads when all its edges are ablated, ``[batch | 1, pos, d_model]``.
+    block_inputs: per destination block key (``attn{l}``, ``mlp{l}``, ``logits``): the input
+        that the block reads when all its edges are ablated, ``[batch | 1, pos, d_model]``.
     """
 
     kind: str
     values: Float[Tensor, "n_src b pos d_model"]
-    bases: dict[str, Float[Tensor, "b pos d_model"]]
+    block_inputs: dict[str, Float[Tensor, "b pos d_model"]]
 
 
 class _Emit(torch.autograd.Function):
@@ -212,23 +212,23 @@ class PatchableModel:
         return self._run(tokens, None, None, collect=True)
 
     @torch.no_grad()
-    def ablation(
+    def ablate(
         self,
         kind: str,
         clean: Int[Tensor, "batch pos"],
         corrupted: Int[Tensor, "batch pos"] | None = None,
         reference: Int[Tensor, "ref pos"] | None = None,
-    ) -> Ablation:
+    ) -> AblatedSources:
         """Ablated source outputs: ``resample`` (from ``corrupted``, paired with ``clean``),
         ``mean`` (per-position mean over ``reference``) or ``zero``."""
-        from patching.ablation import ABLATIONS
+        from patching.ablation import ABLATION_KINDS
 
-        if kind not in ABLATIONS:
-            raise ValueError(f"unknown ablation {kind!r}; choose one of {sorted(ABLATIONS)}")
-        values = ABLATIONS[kind](self, clean, corrupted, reference)
-        return Ablation(kind, values, self._bases(values))
+        if kind not in ABLATION_KINDS:
+            raise ValueError(f"unknown ablation {kind!r}; choose one of {sorted(ABLATION_KINDS)}")
+        values = ABLATION_KINDS[kind](self, clean, corrupted, reference)
+        return AblatedSources(kind, values, self._ablated_inputs(values))
 
-    def _bases(self, values: Tensor) -> dict[str, Tensor]:
+    def _ablated_inputs(self, values: Tensor) -> dict[str, Tensor]:
         cum = torch.cumsum(values, dim=0)  # cum[i] = sum of the first i+1 sources
         return {
             key: cum[block.n_up - 1] + self._consts[key] for key, block in self.graph.blocks.items()
@@ -248,11 +248,11 @@ class PatchableModel:
         if torch.isnan(masks).any():
             raise ValueError("masks contain NaN; every edge coefficient must be a number in [0, 1]")
         m = masks.reshape(-1, g.n_edges).to(device=self.device, dtype=self.dtype)
-        if g.kept_base_index is None:
+        if g.kept_pair_index is None:
             return m
         P = g.n_pos
-        full = torch.ones(m.shape[0], g.n_full_base_edges, P, dtype=m.dtype, device=m.device)
-        idx = g.kept_base_index.to(m.device)
+        full = torch.ones(m.shape[0], g.n_full_pairs, P, dtype=m.dtype, device=m.device)
+        idx = g.kept_pair_index.to(m.device)
         full = full.index_copy(1, idx, m.view(m.shape[0], -1, P))
         return full.view(m.shape[0], -1)
 
@@ -269,7 +269,7 @@ class PatchableModel:
         self,
         tokens: Int[Tensor, "batch pos"],
         masks: Float[Tensor, "*n_masks n_edges"],
-        ablation: Ablation,
+        ablation: AblatedSources,
         out_positions: Int[Tensor, " batch"] | None = None,
         logit_positions: Int[Tensor, " n"] | None = None,
         live: Bool[Tensor, " n_sources"] | None = None,
@@ -296,14 +296,14 @@ class PatchableModel:
 
     __call__ = forward
 
-    def _check_tokens(self, tokens: Tensor, ablation: Ablation) -> None:
+    def _check_tokens(self, tokens: Tensor, ablation: AblatedSources) -> None:
         if tokens.dim() != 2:
             raise ValueError(f"tokens must be [batch, pos], got shape {list(tokens.shape)}")
         vb, vp = ablation.values.shape[1], ablation.values.shape[2]
         if vp != tokens.shape[1] or vb not in (1, tokens.shape[0]):
             raise ValueError(
                 f"the ablation was built for batch {vb} x pos {vp} but tokens are "
-                f"{tuple(tokens.shape)}; build it from this batch with model.ablation(...)"
+                f"{tuple(tokens.shape)}; build it from this batch with model.ablate(...)"
             )
         P = self.graph.config.positions
         if P is not None and tokens.shape[1] != P:
@@ -352,7 +352,9 @@ class PatchableModel:
             if rows is not None:
                 masks = masks.index_select(1, rows)
             up = slice(0, b.n_up)
-            return _Mix.apply(masks, ablation.bases[key], stack[:, up], grad[:, up], *tokens_)
+            return _Mix.apply(
+                masks, ablation.block_inputs[key], stack[:, up], grad[:, up], *tokens_
+            )
 
         emit(embed[None, None], 0)
         for layer, block in enumerate(m.blocks):

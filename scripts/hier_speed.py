@@ -121,7 +121,7 @@ def gpt2_problem() -> Problem:
     mask[:, -1] = True
     pm = PatchableModel(model)
     data = TaskData(clean, corrupt, mask, answers)
-    return Problem(pm, data, pm.ablation("resample", clean, corrupt), last_logprob, kl_from_clean)
+    return Problem(pm, data, pm.ablate("resample", clean, corrupt), last_logprob, kl_from_clean)
 
 
 def kept_nodes_25(nm: NodeMap) -> torch.Tensor:

@@ -15,8 +15,8 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
-from patching.graph import EdgeGraph, GraphConfig
 from core.registry import Registry
+from patching.graph import EdgeGraph, GraphConfig
 
 
 @dataclass(frozen=True)

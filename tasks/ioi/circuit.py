@@ -171,7 +171,7 @@ def split_ground_truth(graph: EdgeGraph) -> dict[str, tuple[str, ...]]:
     full = EdgeGraph(n_layers, graph.n_heads, graph.has_mlp)
     existing = set(full.edge_names)
     out = {e: ps for e, ps in out.items() if e in existing}
-    for s, d in full.base_edges:
+    for s, d in full.edge_pairs:
         if not _is_head(s) and not _is_head(d):
             out[f"{s}->{d}"] = set(READS[OUTPUT][""] if d == "logits" else INPUT_READS)
     order = list(ROLES).index
@@ -212,7 +212,7 @@ def ioi_ground_truth(graph: EdgeGraph, roles: dict[str, int] | None = None) -> s
         if not cfg.split_qkv and dst.count(".") == 2:
             dst = dst.rsplit(".", 1)[0]  # one head input: the union of its q/k/v roles
         merged.setdefault(f"{src}->{dst}", set()).update(where)
-    in_graph = {f"{s}->{d}" for s, d in graph.base_edges}  # drops MLP edges when attention-only
+    in_graph = {f"{s}->{d}" for s, d in graph.edge_pairs}  # drops MLP edges when attention-only
     merged = {e: where for e, where in merged.items() if e in in_graph}
     if cfg.positions is None:
         return set(merged)

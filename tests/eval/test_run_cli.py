@@ -9,7 +9,7 @@ import torch
 
 from eval import run
 from eval.records import RECORDS, Record, write_run
-from patching.ablation import ABLATIONS
+from patching.ablation import ABLATION_KINDS
 
 TINY = ["--plugin", "tests.eval.tiny", "--tasks", "_test-tiny", "--no-plots"]
 
@@ -55,7 +55,7 @@ def test_argparse_errors_exit_2(tiny, capsys):
 
 
 def test_ablation_choices_match_the_ablation_table():
-    assert set(run.ABLATION_CHOICES) == set(ABLATIONS)
+    assert set(run.ABLATION_CHOICES) == set(ABLATION_KINDS)
 
 
 def test_unwritable_output_folder(tiny, tmp_path, capsys):

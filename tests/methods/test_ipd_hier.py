@@ -85,9 +85,9 @@ def test_dead_head_is_pruned_and_its_edges_rank_below_the_kept():
     assert len(trace.kept_nodes) > len(trace.pruned_nodes)  # the live heads matter and stay
     pruned = set(trace.pruned_nodes)
     touches = torch.tensor(
-        [s in pruned or d.rsplit(".", 1)[0] in pruned or d in pruned for s, d in g.base_edges]
+        [s in pruned or d.rsplit(".", 1)[0] in pruned or d in pruned for s, d in g.edge_pairs]
     )
-    dead = torch.tensor([s == "a1.h2" or d.startswith("a1.h2.") for s, d in g.base_edges])
+    dead = torch.tensor([s == "a1.h2" or d.startswith("a1.h2.") for s, d in g.edge_pairs])
     assert trace.n_fine_params == int((~touches).sum())  # only edges between kept nodes learned
     assert scores[dead].max() < scores[~touches].min()
     assert trace.faithfulness < 0.1  # the kept subgraph stays close to the clean model

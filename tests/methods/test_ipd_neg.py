@@ -69,7 +69,7 @@ def opposing_head_problem(beta: float = 2.0, support: float = 3.0, oppose: float
     mask[:, -1] = True
     data = TaskData(clean, corrupted, mask, answers)
     pm = PatchableModel(model)
-    return Problem(pm, data, pm.ablation("resample", clean, corrupted), answer_logit, kl_from_clean)
+    return Problem(pm, data, pm.ablate("resample", clean, corrupted), answer_logit, kl_from_clean)
 
 
 @pytest.fixture(scope="module")

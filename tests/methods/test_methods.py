@@ -50,7 +50,7 @@ def make_problem(kind="gpt2", dtype=torch.float32, ablation="resample", seed=0, 
     mask[:, -1] = True
     data = TaskData(clean, corrupt, mask, answers)
     pm = PatchableModel(model)
-    ab = pm.ablation(ablation, clean, corrupt, reference=corrupt)
+    ab = pm.ablate(ablation, clean, corrupt, reference=corrupt)
     return Problem(pm, data, ab, last_logprob, kl_from_clean)
 
 
@@ -106,7 +106,7 @@ def test_no_signal_is_refused_before_optimising():
         torch.zeros(N, P, dtype=torch.long),
     )
     pm = PatchableModel(model)
-    prob = Problem(pm, data, pm.ablation("resample", clean, clean), last_logprob, kl_from_clean)
+    prob = Problem(pm, data, pm.ablate("resample", clean, clean), last_logprob, kl_from_clean)
     for key in ["ipd", "eap", "acdc", "activation-patching"]:
         with pytest.raises(NoSignalError, match="no signal"):
             get_method(key)(prob)
@@ -156,7 +156,7 @@ def slow_eap(model, graph, data, ablation_outputs):
         model.set_use_hook_mlp_in(False)
     clean_out = tl_source_outputs(model, data.clean)
     scores = torch.zeros(graph.n_edges)
-    for i, (s, d) in enumerate(graph.base_edges):
+    for i, (s, d) in enumerate(graph.edge_pairs):
         if d == "logits":
             g = grads[f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"]
         elif d.startswith("m"):
@@ -230,7 +230,7 @@ def _linear_problem():
     def answer_logit(logits, data):
         return logits[..., -1, :].gather(-1, _ans(logits, data)).squeeze(-1)
 
-    return Problem(pm, data, pm.ablation("resample", clean, corrupt), answer_logit, kl_from_clean)
+    return Problem(pm, data, pm.ablate("resample", clean, corrupt), answer_logit, kl_from_clean)
 
 
 def test_eap_ig_completeness():
@@ -274,17 +274,17 @@ def dead_head_problem():
 def test_acdc_removes_edges_without_effect_and_keeps_at_tau_zero():
     prob = dead_head_problem()
     g = prob.model.graph
-    dead = [i for i, (s, _) in enumerate(g.base_edges) if s == "a1.h2"]
+    dead = [i for i, (s, _) in enumerate(g.edge_pairs) if s == "a1.h2"]
     kept = acdc_circuit(prob, tau=1e-9)
     assert kept[dead].sum() == 0
-    assert kept.sum() > len(g.base_edges) // 2  # a tiny tau keeps the edges that matter
+    assert kept.sum() > len(g.edge_pairs) // 2  # a tiny tau keeps the edges that matter
     assert acdc_circuit(prob, tau=1e9).sum() == 0  # a huge tau removes everything
 
 
 def test_ipd_pushes_useless_edges_down_and_keeps_faithfulness():
     prob = dead_head_problem()
     g = prob.model.graph
-    dead = torch.tensor([i for i, (s, _) in enumerate(g.base_edges) if s == "a1.h2"])
+    dead = torch.tensor([i for i, (s, _) in enumerate(g.edge_pairs) if s == "a1.h2"])
     method = get_method("ipd", steps=150, lam=0.05)
     scores = method(prob)
     assert scores[dead].mean() < 0.5 * scores.mean()

@@ -69,7 +69,7 @@ _problems: dict = {}
 def setup(task_key: str, ablation: str, method):
     task = get_task(task_key)
     data = task.make_data(task.default_n, seed=0)
-    config = method.graph_config(data.clean.shape[1])
+    config = method.graph.config(data.clean.shape[1])
     if (task_key, ablation, config) not in _problems:
         pm = PatchableModel(task.load_model(), config)
         problem = Problem.from_task(task, pm, data, ablation)

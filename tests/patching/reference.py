@@ -57,7 +57,7 @@ def reference_patched_logits(
     P = graph.n_pos
     per_pos = graph.config.positions is not None
     m = {}  # (src, dst) -> coefficient, scalar or [pos]
-    for i, (s, d) in enumerate(graph.base_edges):
+    for i, (s, d) in enumerate(graph.edge_pairs):
         m[(s, d)] = mask[i * P : (i + 1) * P] if per_pos else mask[i]
     live: dict[str, torch.Tensor] = {}
     cfg = model.cfg

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-from patching import EdgeGraph, GraphConfig, PatchableModel
+from patching import EdgeGraph, GraphConfig, GraphOptions, PatchableModel
 from tests.models import tiny_model
 
 
@@ -17,7 +17,7 @@ def test_gpt2_small_counts():
     assert (
         EdgeGraph(12, 12, True, GraphConfig(split_qkv=False)).n_edges == 11611
     )  # 12 * 870 + 1014 + 157
-    head_pairs = sum(1 for s, d in g.base_edges if s.startswith("a") and d.endswith(".q"))
+    head_pairs = sum(1 for s, d in g.edge_pairs if s.startswith("a") and d.endswith(".q"))
     assert head_pairs == 9504  # head-to-head pairs ignoring q/k/v (DESIGN.md)
 
 
@@ -51,7 +51,7 @@ def test_edge_names_and_lookup():
 
 def test_attention_only_graph_has_no_mlp_edges():
     g = EdgeGraph(3, 2, True, GraphConfig(include_mlp=False))
-    assert not any(s.startswith("m") or d.startswith("m") for s, d in g.base_edges)
+    assert not any(s.startswith("m") or d.startswith("m") for s, d in g.edge_pairs)
     assert g.n_edges == EdgeGraph(3, 2, False).n_edges
 
 
@@ -63,6 +63,18 @@ def test_per_position_names():
 def test_bad_graph_config():
     with pytest.raises(ValueError):
         GraphConfig(positions=0)
+    with pytest.raises(ValueError, match="positive int"):
+        GraphConfig(positions=True)  # a bool is not a sequence length
+    with pytest.raises(TypeError, match="split_qkv"):
+        GraphConfig(split_qkv=1)
+
+
+def test_graph_options_resolve_the_sequence_length():
+    assert GraphOptions().config(7) == GraphConfig()
+    assert GraphOptions(per_position=True).config(7) == GraphConfig(positions=7)
+    assert GraphOptions(include_mlp=False).config(7) == GraphConfig(include_mlp=False)
+    with pytest.raises(TypeError, match="per_position"):
+        GraphOptions(per_position=7)
 
 
 def _cfg(**kw):
@@ -89,7 +101,7 @@ def test_bad_masks_and_batches():
     model = tiny_model("gpt2")
     pm = PatchableModel(model)
     clean = torch.randint(0, 50, (2, 5))
-    ab = pm.ablation("resample", clean, torch.randint(0, 50, (2, 5)))
+    ab = pm.ablate("resample", clean, torch.randint(0, 50, (2, 5)))
     E = pm.graph.n_edges
     with pytest.raises(ValueError, match="shape"):
         pm(clean, torch.ones(E + 1), ab)
@@ -100,8 +112,8 @@ def test_bad_masks_and_batches():
     with pytest.raises(ValueError, match="NaN"):
         pm(clean, bad, ab)
     with pytest.raises(ValueError, match="same shape"):
-        pm.ablation("resample", clean, torch.randint(0, 50, (3, 5)))
+        pm.ablate("resample", clean, torch.randint(0, 50, (3, 5)))
     with pytest.raises(ValueError, match="ablation"):
         pm(torch.randint(0, 50, (2, 6)), torch.ones(E), ab)
     with pytest.raises(ValueError, match="unknown ablation"):
-        pm.ablation("gaussian", clean, clean)
+        pm.ablate("gaussian", clean, clean)

@@ -38,7 +38,7 @@ def test_all_ones_is_clean_forward(kind, dtype):
     clean, corrupt = _tokens(0), _tokens(1)
     for gc in GRAPHS:
         pm = PatchableModel(model, gc)
-        ab = pm.ablation("resample", clean, corrupt)
+        ab = pm.ablate("resample", clean, corrupt)
         out = pm(clean, torch.ones(pm.graph.n_edges, dtype=dtype), ab)
         _close(out, model(clean), dtype)
 
@@ -51,7 +51,7 @@ def test_all_zeros_resample_is_corrupted_forward(kind, dtype):
         if not gc.include_mlp and kind != "attn-only":
             continue  # MLPs held clean: all-zeros is not the corrupted run (tested below)
         pm = PatchableModel(model, gc)
-        ab = pm.ablation("resample", clean, corrupt)
+        ab = pm.ablate("resample", clean, corrupt)
         out = pm(clean, torch.zeros(pm.graph.n_edges, dtype=dtype), ab)
         _close(out, model(corrupt), dtype)
         # and it is not the clean output: the test can fail
@@ -76,7 +76,7 @@ def test_random_binary_masks_match_slow_reference(kind, dtype, ablation):
     gen = torch.Generator().manual_seed(2)
     for gc in GRAPHS:
         pm = PatchableModel(model, gc)
-        ab = pm.ablation(ablation, clean, corrupt, reference=corrupt)
+        ab = pm.ablate(ablation, clean, corrupt, reference=corrupt)
         masks = (torch.rand(3, pm.graph.n_edges, generator=gen) < 0.5).to(dtype)
         batched = pm(clean, masks, ab)  # [3, batch, pos, vocab] in one pass
         for k in range(3):
@@ -91,7 +91,7 @@ def test_fractional_masks_match_slow_reference(kind):
     clean, corrupt = _tokens(0), _tokens(1)
     ablated = _ablated(model, "resample", clean, corrupt)
     pm = PatchableModel(model)
-    ab = pm.ablation("resample", clean, corrupt)
+    ab = pm.ablate("resample", clean, corrupt)
     mask = torch.rand(pm.graph.n_edges, generator=torch.Generator().manual_seed(3), dtype=dtype)
     ref = reference_patched_logits(model, pm.graph, clean, mask, ablated)
     _close(pm(clean, mask, ab), ref, dtype)
@@ -112,7 +112,7 @@ def test_gradients_match_finite_differences(kind):
     clean, corrupt = _tokens(0, (2, 4)), _tokens(1, (2, 4))
     for gc in [GraphConfig(), GraphConfig(split_qkv=False), GraphConfig(positions=4)]:
         pm = PatchableModel(model, gc)
-        ab = pm.ablation("resample", clean, corrupt)
+        ab = pm.ablate("resample", clean, corrupt)
         mask = torch.rand(2, pm.graph.n_edges, dtype=torch.float64, requires_grad=True)
         last = torch.tensor([3, 2])
 
@@ -130,13 +130,13 @@ def test_per_position_constant_masks_equal_position_free(kind):
     pos = flat.with_graph(GraphConfig(positions=clean.shape[1]))
     mask = torch.rand(flat.graph.n_edges, dtype=dtype, generator=torch.Generator().manual_seed(4))
     per_pos = mask.repeat_interleave(clean.shape[1])
-    a = flat(clean, mask, flat.ablation("resample", clean, corrupt))
-    b = pos(clean, per_pos, pos.ablation("resample", clean, corrupt))
+    a = flat(clean, mask, flat.ablate("resample", clean, corrupt))
+    b = pos(clean, per_pos, pos.ablate("resample", clean, corrupt))
     _close(a, b, dtype)
     # an edge ablated at one position only changes the output
     one = per_pos.clone()
     one[pos.graph.edge_index("embed->logits@2")] = 0.0
-    c = pos(clean, one, pos.ablation("resample", clean, corrupt))
+    c = pos(clean, one, pos.ablate("resample", clean, corrupt))
     assert not torch.allclose(b, c)
 
 
@@ -144,7 +144,7 @@ def test_out_positions_selects_rows():
     model = tiny_model("gpt2", torch.float64)
     clean, corrupt = _tokens(0), _tokens(1)
     pm = PatchableModel(model)
-    ab = pm.ablation("resample", clean, corrupt)
+    ab = pm.ablate("resample", clean, corrupt)
     mask = torch.rand(pm.graph.n_edges, dtype=torch.float64)
     full = pm(clean, mask, ab)
     pos = torch.tensor([5, 1, 3])
@@ -155,7 +155,7 @@ def test_masks_are_differentiable_and_params_untouched():
     model = tiny_model("gpt2")
     clean, corrupt = _tokens(0), _tokens(1)
     pm = PatchableModel(model)
-    ab = pm.ablation("resample", clean, corrupt)
+    ab = pm.ablate("resample", clean, corrupt)
     mask = torch.full((pm.graph.n_edges,), 0.5, requires_grad=True)
     pm(clean, mask, ab).sum().backward()
     assert mask.grad is not None and mask.grad.abs().sum() > 0
@@ -168,7 +168,7 @@ def test_gpt2_small_shaped_exactness():
     clean, corrupt = _tokens(0, (2, 8), 50257), _tokens(1, (2, 8), 50257)
     pm = PatchableModel(model)
     assert pm.graph.n_edges == 32491
-    ab = pm.ablation("resample", clean, corrupt)
+    ab = pm.ablate("resample", clean, corrupt)
     _close(pm(clean, torch.ones(pm.graph.n_edges), ab), model(clean), torch.float32)
     _close(pm(clean, torch.zeros(pm.graph.n_edges), ab), model(corrupt), torch.float32)
     ablated = _ablated(model, "resample", clean, corrupt)
@@ -184,7 +184,7 @@ def test_layerwise_scheme_agrees_with_one_pass(kind_):
     model = tiny_model(kind_, torch.float64)
     clean, corrupt = _tokens(0), _tokens(1)
     pm = PatchableModel(model)
-    ab = pm.ablation("resample", clean, corrupt)
+    ab = pm.ablate("resample", clean, corrupt)
     mask = torch.rand(pm.graph.n_edges, dtype=torch.float64, requires_grad=True)
     ours = pm(clean, mask, ab)
     slow = layerwise_logits(model, pm.graph, clean, mask, ab)
@@ -198,7 +198,7 @@ def test_logit_positions_unembeds_only_those():
     model = tiny_model("gpt2", torch.float64)
     clean, corrupt = _tokens(0), _tokens(1)
     pm = PatchableModel(model)
-    ab = pm.ablation("resample", clean, corrupt)
+    ab = pm.ablate("resample", clean, corrupt)
     masks = torch.rand(2, pm.graph.n_edges, dtype=torch.float64)
     full = pm(clean, masks, ab)
     pos = torch.tensor([1, 5])
@@ -215,7 +215,7 @@ def test_live_sources_equal_zeroed_outgoing_edges(kind, gc):
     model = tiny_model(kind, torch.float64)
     clean, corrupt = _tokens(0), _tokens(1)
     pm = PatchableModel(model, gc)
-    ab = pm.ablation("resample", clean, corrupt)
+    ab = pm.ablate("resample", clean, corrupt)
     g = pm.graph
     live = torch.ones(g.n_sources, dtype=torch.bool)
     for name in ["a0.h1", "a1.h0", "a1.h1", "a1.h2", "a1.h3", "a2.h3"] + (
@@ -223,7 +223,7 @@ def test_live_sources_equal_zeroed_outgoing_edges(kind, gc):
     ):
         live[g.sources.index(name)] = False
     dead = {s for s, ok in zip(g.sources, live.tolist(), strict=True) if not ok}
-    out_of_dead = torch.tensor([s in dead for s, _ in g.base_edges]).repeat_interleave(g.n_pos)
+    out_of_dead = torch.tensor([s in dead for s, _ in g.edge_pairs]).repeat_interleave(g.n_pos)
     masks = torch.rand(
         2, g.n_edges, dtype=torch.float64, generator=torch.Generator().manual_seed(5)
     )

@@ -58,7 +58,7 @@ def data(task):
 @pytest.fixture(scope="module")
 def patched(model, data):
     pm = PatchableModel(model)
-    return pm, pm.ablation("resample", data.clean, data.corrupted)
+    return pm, pm.ablate("resample", data.clean, data.corrupted)
 
 
 # ----- registry and shipped files ----------------------------------------------------------------
@@ -243,7 +243,7 @@ def test_circuit_keeps_most_of_the_behaviour(task, data, patched):
     frac = _normalised(task, data, pm, ab, task.ground_truth(pm.graph))
     assert 0.8 < frac < 1.05
     unsplit = pm.with_graph(GraphConfig(split_qkv=False))
-    ab2 = unsplit.ablation("resample", data.clean, data.corrupted)
+    ab2 = unsplit.ablate("resample", data.clean, data.corrupted)
     assert 0.8 < _normalised(task, data, unsplit, ab2, task.ground_truth(unsplit.graph)) < 1.05
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from core.registry import UnknownKeyError
 from methods.base import Problem
 from patching import GraphConfig, PatchableModel
-from core.registry import UnknownKeyError
 from tasks import TASKS, get_task
 
 OPTIONS = {

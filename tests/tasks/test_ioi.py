@@ -658,7 +658,7 @@ def test_data_fits_the_patched_forward(task, data, word_tokenizer):
     )  # fmt: skip
     model = PatchableModel(HookedTransformer(cfg).eval())
     small = task.make_data(4, seed=0)
-    ablation = model.ablation("resample", small.clean, small.corrupted)
+    ablation = model.ablate("resample", small.clean, small.corrupted)
     ones = torch.ones(model.graph.n_edges)
     with torch.no_grad():
         clean = model(small.clean, ones, ablation)

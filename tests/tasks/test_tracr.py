@@ -69,7 +69,7 @@ def circuit_errors(key, graph_name, ablation, drop_each=False):
     masks = [full]
     if drop_each:
         masks += [full - run.graph.edge_mask([n]) for n in names]
-    ab = run.ablation(ablation, data.clean, data.corrupted)
+    ab = run.ablate(ablation, data.clean, data.corrupted)
     with torch.no_grad():
         logits = run(data.clean, torch.stack(masks), ab)
     return names, output_error(task, logits, data)
@@ -147,7 +147,7 @@ def test_metric_and_divergence(key):
         ablated = zero(
             data.clean,
             torch.zeros(zero.graph.n_edges),
-            zero.ablation("zero", data.clean, data.corrupted),
+            zero.ablate("zero", data.clean, data.corrupted),
         )
     m_clean, m_abl = task.metric(clean, data), task.metric(ablated, data)
     assert m_clean.shape == (data.n,)
@@ -223,7 +223,7 @@ def test_ablating_everything_breaks_the_program(key):
     task, model, data = loaded(key)
     for ablation in ("zero", "resample"):
         run = PatchableModel(model, GraphConfig(positions=5))
-        ab = run.ablation(ablation, data.clean, data.corrupted)
+        ab = run.ablate(ablation, data.clean, data.corrupted)
         with torch.no_grad():
             err = output_error(task, run(data.clean, torch.zeros(run.graph.n_edges), ab), data)
         assert err.item() > TOL
@@ -239,7 +239,7 @@ def test_ground_truth_is_minimal(key, graph, ablation):
 def test_patchable_model_runs_the_bidirectional_reverse_model():
     _, model, data = loaded("tracr-reverse")
     pm = PatchableModel(model, GraphConfig())
-    ab = pm.ablation("zero", data.clean, data.corrupted)
+    ab = pm.ablate("zero", data.clean, data.corrupted)
     torch.testing.assert_close(pm(data.clean, torch.ones(pm.graph.n_edges), ab), model(data.clean))
     reference = reference_patched_logits(
         model,
@@ -248,7 +248,7 @@ def test_patchable_model_runs_the_bidirectional_reverse_model():
         (torch.arange(pm.graph.n_edges) % 3 > 0).float(),
         {s: torch.zeros(()) for s in pm.graph.sources},
     )
-    ab8 = pm.ablation("zero", data.clean[:8], data.corrupted[:8])
+    ab8 = pm.ablate("zero", data.clean[:8], data.corrupted[:8])
     mask = (torch.arange(pm.graph.n_edges) % 3 > 0).float()
     torch.testing.assert_close(pm(data.clean[:8], mask, ab8), reference, atol=1e-4, rtol=1e-4)
 
