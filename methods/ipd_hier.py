@@ -37,6 +37,7 @@ from torch import Tensor
 from methods.base import Method, MethodConfig, Problem, register_method
 from methods.ipd import IpdConfig, IpdTrace, run_ipd
 from patching.graph import EdgeGraph
+from patching.names import without_role
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class NodeMap:
         nodes = [s for s in graph.sources if s in used]
         index = {n: i for i, n in enumerate(nodes)}
         src = torch.tensor([index[s] for s, _ in graph.edge_pairs])
-        dst = torch.tensor([index.get(_dest_node(d), -1) for _, d in graph.edge_pairs])
+        dst = torch.tensor([index.get(without_role(d), -1) for _, d in graph.edge_pairs])
         P = graph.n_pos  # per-position graphs: the position is the fastest edge index
         return cls(nodes, src.repeat_interleave(P), dst.repeat_interleave(P))
 
@@ -113,11 +114,6 @@ class NodeMap:
         """Per edge, the smaller coarse coefficient of its two ends (``logits`` counts as 1)."""
         padded = torch.cat([node_coef, node_coef.new_ones(1)])  # index -1 -> 1
         return torch.minimum(padded[self.src], padded[self.dst])
-
-
-def _dest_node(dst: str) -> str:
-    """``a1.h0.q`` -> ``a1.h0``; ``a1.h0`` and ``m1`` are nodes already; ``logits`` is none."""
-    return dst.rsplit(".", 1)[0] if dst.count(".") == 2 else dst
 
 
 @dataclass

@@ -3,7 +3,9 @@
 Sources write to the residual stream: ``embed``, one node per head ``a{l}.h{h}``, one per
 MLP ``m{l}``. Destinations read from it: each head's query/key/value input
 ``a{l}.h{h}.q|k|v`` (or ``a{l}.h{h}`` when q/k/v are not split), each MLP input ``m{l}``,
-and ``logits``. An edge ``src->dst`` exists when ``src`` is upstream of ``dst``.
+and ``logits``. An edge ``src->dst`` exists when ``src`` is upstream of ``dst``. The names and
+their semantics are owned by :mod:`patching.names` (parser, formatter, projection onto a graph
+option); this module enumerates them for one model.
 
 Edge order is chosen so that every destination block of a layer is one contiguous slice of the
 flat mask vector that reshapes, without a copy, into ``[n_dest_rows, n_upstream(, n_pos)]``:
@@ -20,7 +22,9 @@ from functools import cached_property
 
 import torch
 
-QKV = ("q", "k", "v")
+from patching.names import QKV, edge_name, head_name, is_mlp, mlp_name, project_edges
+
+__all__ = ["QKV", "Block", "EdgeGraph", "GraphConfig", "GraphOptions"]
 
 
 @dataclass(frozen=True)
@@ -118,9 +122,9 @@ class EdgeGraph:
         """Source names in stack order (also the order of the source-output stack)."""
         names = ["embed"]
         for layer in range(self.n_layers):
-            names += [f"a{layer}.h{h}" for h in range(self.n_heads)]
+            names += [head_name(layer, h) for h in range(self.n_heads)]
             if self.has_mlp:
-                names.append(f"m{layer}")
+                names.append(mlp_name(layer))
         return names
 
     @property
@@ -134,8 +138,8 @@ class EdgeGraph:
 
     def attn_dest_names(self, layer: int) -> list[str]:
         if not self.config.split_qkv:
-            return [f"a{layer}.h{h}" for h in range(self.n_heads)]
-        return [f"a{layer}.h{h}.{r}" for r in QKV for h in range(self.n_heads)]
+            return [head_name(layer, h) for h in range(self.n_heads)]
+        return [head_name(layer, h, r) for r in QKV for h in range(self.n_heads)]
 
     @cached_property
     def blocks(self) -> dict[str, Block]:
@@ -160,7 +164,7 @@ class EdgeGraph:
             if key.startswith("attn"):
                 names = self.attn_dest_names(int(key[4:]))
             elif key.startswith("mlp"):
-                names = [f"m{key[3:]}"]
+                names = [mlp_name(int(key[3:]))]
             else:
                 names = ["logits"]
             for d in names:
@@ -181,7 +185,7 @@ class EdgeGraph:
         keep = [
             i
             for i, (s, d) in enumerate(zip(srcs, dsts, strict=True))
-            if not _is_mlp(s) and not _is_mlp(d)
+            if not is_mlp(s) and not is_mlp(d)
         ]
         return torch.tensor(keep, dtype=torch.long)
 
@@ -205,10 +209,9 @@ class EdgeGraph:
 
     @cached_property
     def edge_names(self) -> list[str]:
-        base = [f"{s}->{d}" for s, d in self.edge_pairs]
         if self.config.positions is None:
-            return base
-        return [f"{name}@{p}" for name in base for p in range(self.n_pos)]
+            return [edge_name(s, d) for s, d in self.edge_pairs]
+        return [edge_name(s, d, p) for s, d in self.edge_pairs for p in range(self.n_pos)]
 
     @cached_property
     def _index(self) -> dict[str, int]:
@@ -230,6 +233,15 @@ class EdgeGraph:
             mask[self.edge_index(n)] = 1.0
         return mask
 
+    def project(self, edges: set[str] | list[str], positions: list[int] | None = None) -> set[str]:
+        """``edges`` (named in any graph option) as edges of this graph:
+        :func:`patching.names.project_edges` onto this config, then each checked to exist here
+        (KeyError naming the closest edges otherwise)."""
+        out = project_edges(edges, self.config, positions)
+        for name in out:
+            self.edge_index(name)
+        return out
+
     def expected_n_edges(self) -> int:
         """Closed-form edge count (tested against the enumeration)."""
         L, H, M = self.n_layers, self.n_heads, int(self.has_mlp)
@@ -242,7 +254,3 @@ class EdgeGraph:
         attn = sum(rows * (1 + per * layer) for layer in range(L))
         mlp = sum(1 + per * layer + H for layer in range(L)) if M_graph else 0
         return (attn + mlp + 1 + per * L) * self.n_pos
-
-
-def _is_mlp(node: str) -> bool:
-    return node.startswith("m") and node[1:].isdigit()

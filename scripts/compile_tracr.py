@@ -1,13 +1,33 @@
 """(Re)compile the tracr tasks' programs and write tasks/tracr_weights/ (needs tracr, JAX).
 
 Usage: python scripts/compile_tracr.py [reverse] [proportion] [--out DIR]
+
+The programs are :data:`tasks.tracr_programs.PROGRAMS`; compiling and converting them to
+``HookedTransformer`` weights is :mod:`patching.adapters.tracr`.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
 
-from tasks.tracr_common import main
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tasks.tracr_programs import PROGRAMS, WEIGHTS_DIR, write_weights  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Compile each named program (default: every program) and write its weights."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("programs", nargs="*", default=sorted(PROGRAMS), help=str(sorted(PROGRAMS)))
+    parser.add_argument("--out", type=Path, default=WEIGHTS_DIR)
+    args = parser.parse_args(argv)
+    for name in args.programs:
+        for path in write_weights(name, args.out):
+            print(f"wrote {path}")
+    return 0
+
 
 if __name__ == "__main__":
-    sys.exit(main(["compile", *sys.argv[1:]]))
+    sys.exit(main())

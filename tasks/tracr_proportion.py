@@ -14,7 +14,7 @@ Where the compiled model computes each step (2 blocks of one head; a0 and m1 hav
 - logits read ``frac_prevs`` from a1.h0.
 
 Ground truth, zero ablation: every edge the compiled weights connect (``src`` writes a residual
-direction that ``dst`` reads: ``tracr_common.read_write_edges``, 5 edges), all of them needed.
+direction that ``dst`` reads: ``tracr_base.read_write_edges``, 5 edges), all of them needed.
 Per position: each answer position selects itself and every earlier token, so the keys and
 values of positions 1..4 are read; BOS is never attended (a match always exists) and its value
 is 0, so nothing at BOS is needed. m0 and the logits are needed at the answer positions.
@@ -34,7 +34,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from tasks.base import TaskData, register_task
-from tasks.tracr_common import GTEdge, TracrTask, answer_mean
+from tasks.tracr_base import GTEdge, TracrTask, answer_mean
 
 
 @register_task("tracr-proportion")

@@ -1,7 +1,7 @@
 """tracr-reverse: a tracr-compiled transformer that reverses its input (the ACDC paper's task).
 
 Inputs are every sequence of 4 tokens over {1, 2, 3} after BOS (81 inputs, 5 positions); the
-model was compiled for sequences of up to 5 tokens (``tracr_common.PROGRAMS``). The output at
+model was compiled for sequences of up to 5 tokens (``tracr_programs.PROGRAMS``). The output at
 position p (1..4) is the token at position 5 - p, as logits over the output tokens {1, 2, 3}.
 
 Where the compiled model computes each step of ``lib.make_reverse`` (4 blocks of one head; a1,
@@ -21,7 +21,7 @@ a2 and m3 have zero weights; directions named as in ``tracr_weights/reverse.json
 - logits read ``reverse`` from a3.h0.
 
 Ground truth, zero ablation. Start from the edges the compiled weights connect (``src`` writes a
-residual direction that ``dst`` reads: ``tracr_common.read_write_edges``, 13 edges) and drop
+residual direction that ``dst`` reads: ``tracr_base.read_write_edges``, 13 edges) and drop
 the three that carry nothing the output depends on once the rest of the circuit is in place
 (10 edges remain):
 
@@ -56,7 +56,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from tasks.base import TaskData, register_task
-from tasks.tracr_common import GTEdge, TracrTask, answer_mean
+from tasks.tracr_base import GTEdge, TracrTask, answer_mean
 
 
 @register_task("tracr-reverse")

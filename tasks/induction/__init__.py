@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from functools import cached_property
-from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -38,10 +37,7 @@ from tasks.induction.data import (
     non_repeating,
     repeated,
 )
-
-HERE = Path(__file__).parent
-CHECKPOINT = HERE / "model.safetensors"
-TRAIN_RECORD = HERE / "train_record.json"
+from tasks.induction.model import CHECKPOINT, HERE, TRAIN_RECORD, load
 
 
 @register_task("induction")
@@ -76,8 +72,6 @@ class InductionTask(Task):
         reason = self.unavailable_reason()
         if reason is not None:
             raise RuntimeError(f"cannot load the induction model: {reason}")
-        from tasks.induction.train import load
-
         return load(CHECKPOINT, TRAIN_RECORD, device)
 
     def _make_data(self, n: int, seed: int) -> TaskData:

@@ -53,7 +53,9 @@ from pathlib import Path
 import torch
 
 from patching.graph import EdgeGraph
+from patching.names import QKV, edge_name, head_name, layer_of, with_role
 from tasks.induction.data import ModelConfig, answer_mask, generator, repeated
+from tasks.induction.model import load, recorded_config
 
 RECORD = Path(__file__).parent / "groundtruth.json"
 PREV_THRESHOLD = 0.2
@@ -85,13 +87,13 @@ def select_heads(scores: dict[str, list[list[float]]]) -> tuple[list[str], list[
     prev, ind = scores["prev_token"], scores["induction"]
     n_layers = len(prev)
     p = [
-        f"a{layer}.h{h}"
+        head_name(layer, h)
         for layer in range(n_layers - 1)
         for h, s in enumerate(prev[layer])
         if s >= PREV_THRESHOLD
     ]
     i = [
-        f"a{layer}.h{h}"
+        head_name(layer, h)
         for layer in range(1, n_layers)
         for h, s in enumerate(ind[layer])
         if s >= INDUCTION_THRESHOLD
@@ -99,26 +101,18 @@ def select_heads(scores: dict[str, list[list[float]]]) -> tuple[list[str], list[
     return p, i
 
 
-def _layer(head: str) -> int:
-    return int(head[1 : head.index(".")])
-
-
 def circuit_edges(graph: EdgeGraph, prev: list[str], induction: list[str]) -> set[str]:
-    """The ground-truth edge names in ``graph`` for the given head classes."""
-    split = graph.config.split_qkv
-
-    def dst(head: str, role: str) -> str:
-        return f"{head}.{role}" if split else head
-
-    edges = {"embed->logits"}
+    """The ground-truth edge names in ``graph`` for the given head classes: the q/k/v-split
+    edges below, projected onto the graph's option (:meth:`EdgeGraph.project`, which also
+    raises on a name the graph does not have)."""
+    edges = {edge_name("embed", "logits")}
     for p in prev:
-        edges |= {f"embed->{dst(p, r)}" for r in "qkv"}
+        edges |= {edge_name("embed", with_role(p, r)) for r in QKV}
     for i in induction:
-        edges |= {f"embed->{dst(i, 'q')}", f"embed->{dst(i, 'v')}", f"{i}->logits"}
-        edges |= {f"{p}->{dst(i, 'k')}" for p in prev if _layer(p) < _layer(i)}
-    for e in edges:
-        graph.edge_index(e)  # raises on a name the graph does not have
-    return edges
+        edges |= {edge_name("embed", with_role(i, "q")), edge_name("embed", with_role(i, "v"))}
+        edges.add(edge_name(i, "logits"))
+        edges |= {edge_name(p, with_role(i, "k")) for p in prev if layer_of(p) < layer_of(i)}
+    return graph.project(edges)
 
 
 def compute_record(model, cfg: ModelConfig) -> dict:
@@ -144,11 +138,7 @@ def load_record(path: Path = RECORD) -> dict:
 
 def main() -> None:
     """Refresh ``groundtruth.json`` from the shipped checkpoint (after changing a threshold)."""
-    from tasks.induction.train import RECORD as TRAIN_RECORD
-    from tasks.induction.train import load
-
-    cfg = ModelConfig(**json.loads(TRAIN_RECORD.read_text())["model_config"])
-    record = compute_record(load(), cfg)
+    record = compute_record(load(), recorded_config())
     write_record(record)
     print(json.dumps(record, indent=2))
 

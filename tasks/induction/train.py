@@ -34,11 +34,11 @@ from pathlib import Path
 
 import torch
 
+from tasks.induction import groundtruth
 from tasks.induction.data import ModelConfig, generator, half_losses, repeated, training_batch
+from tasks.induction.model import CHECKPOINT, HERE, build_model
+from tasks.induction.model import TRAIN_RECORD as RECORD
 
-HERE = Path(__file__).parent
-CHECKPOINT = HERE / "model.safetensors"
-RECORD = HERE / "train_record.json"
 EVAL_N = 2048  # held-out sequences for the final losses
 
 
@@ -54,12 +54,6 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 1 or self.lr <= 0 or self.warmup < 0:
             raise ValueError(f"invalid training config {self}")
-
-
-def build_model(cfg: ModelConfig):
-    from transformer_lens import HookedTransformer
-
-    return HookedTransformer(cfg.hooked_config())
 
 
 def _lr_factor(step: int, tc: TrainConfig) -> float:
@@ -127,22 +121,6 @@ def save(model, record: dict, checkpoint: Path = CHECKPOINT, record_path: Path =
     record_path.write_text(json.dumps(record, indent=2) + "\n")
 
 
-def load(checkpoint: Path = CHECKPOINT, record_path: Path = RECORD, device: str = "cpu"):
-    """The shipped model, in eval mode (its shape read from the training record)."""
-    from safetensors.torch import load_file
-
-    record = json.loads(record_path.read_text())
-    model = build_model(ModelConfig(**record["model_config"]))
-    missing, unexpected = model.load_state_dict(load_file(str(checkpoint)), strict=False)
-    params = {k for k, _ in model.named_parameters()}
-    if unexpected or params & set(missing):
-        raise RuntimeError(
-            f"checkpoint {checkpoint} does not match the recorded config: missing "
-            f"{sorted(params & set(missing))}, unexpected {sorted(unexpected)}"
-        )
-    return model.to(device, print_details=False).eval()
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
@@ -153,8 +131,6 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     save(model, record, args.out / CHECKPOINT.name, args.out / RECORD.name)
     print(json.dumps(record, indent=2))
-    from tasks.induction import groundtruth
-
     gt = groundtruth.compute_record(model, ModelConfig())
     groundtruth.write_record(gt, args.out / groundtruth.RECORD.name)
     print(json.dumps(gt, indent=2))

@@ -68,7 +68,8 @@ Without the q/k/v split: 1,019 edges; attention-only: 235 with the split, 155 wi
 
 from __future__ import annotations
 
-from patching.graph import QKV, EdgeGraph
+from patching.graph import EdgeGraph
+from patching.names import QKV, at_position, edge_name, head_name, is_head, mlp_name
 
 # (layer, head) per class, Wang et al. (2022), in the order of ACDC's ``IOI_CIRCUIT``.
 HEAD_CLASSES: dict[str, tuple[tuple[int, int], ...]] = {
@@ -141,22 +142,22 @@ INPUT_READS: tuple[str, ...] = _input_reads()  # non-head -> MLP edges count at 
 GPT2_SHAPE = (12, 12)  # layers, heads
 
 
-def _is_head(node: str) -> bool:
-    return node.startswith("a")
-
-
 def _sources(cls: str, n_layers: int) -> list[str]:
     if cls == INPUT:
-        return ["embed"] + [f"m{layer}" for layer in range(n_layers)]
-    return [f"a{layer}.h{head}" for layer, head in HEAD_CLASSES[cls]]
+        return ["embed"] + [mlp_name(layer) for layer in range(n_layers)]
+    return [head_name(layer, head) for layer, head in HEAD_CLASSES[cls]]
 
 
 def _destinations(cls: str, roles: str, n_layers: int) -> list[tuple[str, str]]:
     """(q/k/v-split destination name, role) pairs; role "" for the output."""
     if cls == OUTPUT:
-        return [("logits", "")] + [(f"m{layer}", "") for layer in range(n_layers)]
-    heads = [f"a{layer}.h{head}" for layer, head in HEAD_CLASSES[cls]]
-    return [(f"{h}.{r}", r) for h in heads for r in roles if r in QKV]
+        return [("logits", "")] + [(mlp_name(layer), "") for layer in range(n_layers)]
+    return [
+        (head_name(layer, head, r), r)
+        for layer, head in HEAD_CLASSES[cls]
+        for r in roles
+        if r in QKV
+    ]
 
 
 def split_ground_truth(graph: EdgeGraph) -> dict[str, tuple[str, ...]]:
@@ -167,13 +168,13 @@ def split_ground_truth(graph: EdgeGraph) -> dict[str, tuple[str, ...]]:
     for src, dst, roles in CONNECTIONS:
         for s in _sources(src, n_layers):
             for d, r in _destinations(dst, roles, n_layers):
-                out.setdefault(f"{s}->{d}", set()).update(READS[dst][r])
+                out.setdefault(edge_name(s, d), set()).update(READS[dst][r])
     full = EdgeGraph(n_layers, graph.n_heads, graph.has_mlp)
     existing = set(full.edge_names)
     out = {e: ps for e, ps in out.items() if e in existing}
     for s, d in full.edge_pairs:
-        if not _is_head(s) and not _is_head(d):
-            out[f"{s}->{d}"] = set(READS[OUTPUT][""] if d == "logits" else INPUT_READS)
+        if not is_head(s) and not is_head(d):
+            out[edge_name(s, d)] = set(READS[OUTPUT][""] if d == "logits" else INPUT_READS)
     order = list(ROLES).index
     return {e: tuple(sorted(ps, key=order)) for e, ps in out.items()}
 
@@ -206,14 +207,9 @@ def ioi_ground_truth(graph: EdgeGraph, roles: dict[str, int] | None = None) -> s
                 "(IO, S1, S1+1, S2, END)"
             )
         _check_roles(roles, cfg.positions)
-    merged: dict[str, set[str]] = {}
-    for name, where in split_ground_truth(graph).items():
-        src, dst = name.split("->")
-        if not cfg.split_qkv and dst.count(".") == 2:
-            dst = dst.rsplit(".", 1)[0]  # one head input: the union of its q/k/v roles
-        merged.setdefault(f"{src}->{dst}", set()).update(where)
-    in_graph = {f"{s}->{d}" for s, d in graph.edge_pairs}  # drops MLP edges when attention-only
-    merged = {e: where for e, where in merged.items() if e in in_graph}
+    split = split_ground_truth(graph)
     if cfg.positions is None:
-        return set(merged)
-    return {f"{e}@{roles[ROLES[r]]}" for e, where in merged.items() for r in where}
+        return graph.project(split)  # q/k/v merged and MLP edges dropped as the graph needs
+    return graph.project(
+        {at_position(e, roles[ROLES[r]]) for e, where in split.items() for r in where}
+    )

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
+from patching.adapters import tracr
 from patching.graph import EdgeGraph, GraphConfig
 from patching.patched import PatchableModel
-from tasks import get_task
-from tasks import tracr_common as tc
+from tasks import get_task, tracr_base, tracr_programs
 from tests.patching.reference import reference_patched_logits
 
 KEYS = ["tracr-reverse", "tracr-proportion"]
@@ -183,7 +183,7 @@ LEFT_OUT = {
 
 def test_zero_ground_truth_is_the_connected_edges_less_the_documented(key):
     task, model, _ = loaded(key)
-    connected = tc.read_write_edges(model, task.meta["residual_labels"])
+    connected = tracr_base.read_write_edges(model, task.meta["residual_labels"])
     gt = task.ground_truth(EdgeGraph(model.cfg.n_layers, 1, True, GraphConfig()), "zero")
     assert gt == set(connected) - LEFT_OUT[key]
     per_pos = task.ground_truth(EdgeGraph(model.cfg.n_layers, 1, True, GraphConfig(positions=5)))
@@ -255,22 +255,22 @@ def test_patchable_model_runs_the_bidirectional_reverse_model():
 
 # ----- the shipped weights -----------------------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(tc.PROGRAMS))
+@pytest.mark.parametrize("name", sorted(tracr_programs.PROGRAMS))
 def test_shipped_weights_match_a_fresh_compilation(name):
     """Recompile with tracr (JAX): same tensors, same metadata, and the TL model reproduces tracr's
     final residual stream and decoded output on every input of up to 5 tokens."""
-    assembled = tc.compile_program(name)
-    tensors, meta = tc.convert(name, assembled)
-    shipped = tc.load_state(name)
+    assembled = tracr.compile_program(tracr_programs.program(name))
+    tensors, meta = tracr.convert(tracr_programs.program(name), assembled)
+    shipped = tracr.load_state(name, tracr_programs.WEIGHTS_DIR)
     assert shipped.keys() == tensors.keys()
     for k, t in tensors.items():
         torch.testing.assert_close(shipped[k], t, atol=0, rtol=0, msg=k)
-    assert tc.load_meta(name) == meta
-    model = tc.build_model(tensors, meta)
-    enc, spec = meta["input_encoding"], tc.PROGRAMS[name]
+    assert tracr_programs.load_meta(name) == meta
+    model = tracr.build_model(tensors, meta)
+    enc, spec = meta["input_encoding"], tracr_programs.PROGRAMS[name]
     for length in range(1, spec.max_seq_len + 1):
         seqs = list(itertools.product(spec.vocab, repeat=length))
-        toks = torch.tensor([[enc[tc.BOS]] + [enc[str(t)] for t in s] for s in seqs])
+        toks = torch.tensor([[enc[tracr.BOS]] + [enc[str(t)] for t in s] for s in seqs])
         with torch.no_grad():
             logits, cache = model.run_with_cache(toks)
         out = assembled.forward(assembled.params, np.asarray(toks))  # tracr, whole batch
