@@ -35,6 +35,7 @@ from methods.base import Problem  # noqa: E402
 from methods.ipd import IpdConfig, run_ipd  # noqa: E402
 from methods.ipd_hier import IpdHierConfig, NodeMap  # noqa: E402
 from patching import PatchableModel  # noqa: E402
+from patching.names import head_name, mlp_name  # noqa: E402
 from tasks import TASKS, get_task  # noqa: E402
 
 OFFLINE_TASKS = ("tracr-reverse", "tracr-proportion", "induction")
@@ -244,12 +245,12 @@ def step_flops(graph, cfg, pruned, last_only: bool = False) -> float:
     for layer in range(graph.n_layers):
         up = graph.sources[: graph.n_up_attn(layer)]
         j = sum(live[s] for s in up)
-        heads = sum(live[f"a{layer}.h{h}"] for h in range(H))
+        heads = sum(live[head_name(layer, h)] for h in range(H))
         rows = heads * (3 if graph.config.split_qkv else 1)
         mix = 2 * rows * j * N * D
         attn = 2 * rows * N * D * dh + 2 * heads * N * dh * D + 4 * heads * BATCH * POS * POS * dh
         total += 3 * mix + 2 * attn
-        if graph.has_mlp and live[f"m{layer}"]:
+        if graph.has_mlp and live[mlp_name(layer)]:
             j_mlp = sum(live[s] for s in graph.sources[: graph.n_up_mlp(layer)])
             total += 3 * 2 * j_mlp * N * D + 2 * (2 * 2 * N * D * cfg.d_mlp)
     j_out = sum(live.values())
