@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from methods.base import Method, MethodConfig, Problem, register_method
+from methods.config import check_types
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class AcdcConfig(MethodConfig):
     progress: bool = False
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.n_thresholds < 1:
             raise ValueError(f"n_thresholds must be >= 1, got {self.n_thresholds}")
         if not 0 < self.tau_min <= self.tau_max:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from methods.base import Method, MethodConfig, Problem, register_method
+from methods.config import check_types
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class ActivationPatchingConfig(MethodConfig):
     max_rows: int = 2048  # n_masks * batch per forward pass (memory bound)
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, got {self.max_rows}")
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from methods.base import Method, MethodConfig, Problem, register_method
+from methods.config import check_types
 from methods.eap import metric_gradient
 
 
@@ -20,6 +21,7 @@ class EapIgConfig(MethodConfig):
     steps: int = 5
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
 

@@ -16,24 +16,64 @@ through the one-pass patched forward, so a step costs about one forward and one 
 - ``lambda`` ramps linearly from 0 over the first ``warmup`` fraction of the steps; Adam; early
   stop when the loss has not improved by ``tol`` (relative) for ``patience`` steps after warm-up.
 
-Scores are the learned coefficients (for ``l0``: each gate's probability of being non-zero).
+The loop, the gates and the stop rule are :mod:`methods.descent`'s. Scores are the learned
+coefficients (for ``l0``: each gate's probability of being non-zero). After a run, ``trace``
+holds the standard keys (``steps``, ``stopped_early``, ``final_loss``: the final normalised
+faithfulness loss, ~1 = as far from clean as the fully ablated model) and
+:meth:`DescentTrace.summary`'s others (``final_density``, ``seconds``, ...).
 """
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from methods.base import Method, MethodConfig, Problem, register_method
+from methods.config import check_types
+from methods.descent import (
+    DescentTrace,
+    Gates,
+    HardConcreteGates,
+    LinearWarmup,
+    PlateauStop,
+    SigmoidGates,
+    descend,
+)
 
-OBJECTIVES = ("kl", "metric")
-PENALTIES = ("l1", "l0")
+
+def _kl_loss(problem: Problem) -> Callable[[Tensor], Tensor]:
+    scale = max(problem.divergence_ablated, 1e-12)
+    return lambda m: problem.divergence_of(m) / scale
+
+
+def _metric_loss(problem: Problem) -> Callable[[Tensor], Tensor]:
+    clean, ablated = problem.metric_clean, problem.metric_ablated
+    return lambda m: ((problem.metric_of(m) - clean) / (clean - ablated)) ** 2
+
+
+# objective -> (problem -> loss of the masks, normalised to be ~1 for the fully ablated model)
+FAITHFULNESS: dict[str, Callable[[Problem], Callable[[Tensor], Tensor]]] = {
+    "kl": _kl_loss,
+    "metric": _metric_loss,
+}
+OBJECTIVES = tuple(FAITHFULNESS)
+
+
+def _sigmoid_gates(cfg: IpdConfig, n: int, device) -> Gates:
+    return SigmoidGates(n, cfg.init, device)
+
+
+def _hard_concrete_gates(cfg: IpdConfig, n: int, device) -> Gates:
+    return HardConcreteGates(n, cfg.init, device, beta=cfg.beta, gamma=cfg.gamma, zeta=cfg.zeta)
+
+
+GATES: dict[str, Callable[[IpdConfig, int, object], Gates]] = {
+    "l1": _sigmoid_gates,
+    "l0": _hard_concrete_gates,
+}
+PENALTIES = tuple(GATES)
 
 
 @dataclass(frozen=True)
@@ -54,6 +94,7 @@ class IpdConfig(MethodConfig):
     zeta: float = 1.1
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.penalty not in PENALTIES:
@@ -68,69 +109,14 @@ class IpdConfig(MethodConfig):
             raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
         if self.patience < 1:
             raise ValueError(f"patience must be >= 1, got {self.patience}")
+        if not self.tol >= 0:
+            raise ValueError(f"tol must be >= 0, got {self.tol}")
 
 
-@dataclass
-class IpdTrace:
-    """What a run did: steps taken, seconds, final loss terms (for notes and the runner)."""
-
-    steps: int = 0
-    seconds: float = 0.0
-    faithfulness: float = math.nan
-    sparsity: float = math.nan
-    stopped_early: bool = False
-
-
-class _Gates:
-    """Coefficients from parameters: plain sigmoid (l1) or hard-concrete gates (l0)."""
-
-    def __init__(self, cfg: IpdConfig, n: int, device) -> None:
-        self.cfg = cfg
-        self.theta = torch.full((n,), cfg.init, device=device, requires_grad=True)
-        self._shift = cfg.beta * math.log(-cfg.gamma / cfg.zeta)
-
-    def sample(self) -> Tensor:
-        c = self.cfg
-        if c.penalty == "l1":
-            return torch.sigmoid(self.theta)
-        u = torch.rand_like(self.theta).clamp(1e-6, 1 - 1e-6)
-        s = torch.sigmoid((u.log() - (-u).log1p() + self.theta) / c.beta)
-        return (s * (c.zeta - c.gamma) + c.gamma).clamp(0, 1)
-
-    def sparsity(self) -> Tensor:
-        if self.cfg.penalty == "l1":
-            return torch.sigmoid(self.theta).mean()
-        return torch.sigmoid(self.theta - self._shift).mean()
-
-    def scores(self) -> Tensor:
-        if self.cfg.penalty == "l1":
-            return torch.sigmoid(self.theta).detach()
-        return torch.sigmoid(self.theta - self._shift).detach()
-
-
-class PlateauStop:
-    """Early stop when the loss has not improved by ``tol`` (relative to |best|) for ``patience``
-    steps. Relative to |best| so that it is also right for losses below zero (ipd-neg's)."""
-
-    def __init__(self, tol: float, patience: int) -> None:
-        self.tol, self.patience = tol, patience
-        self.best, self.since = math.inf, 0
-
-    def __call__(self, loss: float) -> bool:
-        if self.best == math.inf or loss < self.best - self.tol * abs(self.best):
-            self.best, self.since = loss, 0
-            return False
-        self.since += 1
-        return self.since >= self.patience
-
-
-def _faithfulness(problem: Problem, objective: str):
-    """A loss function of the masks, normalised to be ~1 for the fully ablated model."""
-    if objective == "kl":
-        scale = max(problem.divergence_ablated, 1e-12)
-        return lambda m: problem.divergence_of(m) / scale
-    clean, ablated = problem.metric_clean, problem.metric_ablated
-    return lambda m: ((problem.metric_of(m) - clean) / (clean - ablated)) ** 2
+def faithfulness(problem: Problem, objective: str) -> Callable[[Tensor], Tensor]:
+    """The loss of the masks for ``objective``, normalised to be ~1 for the fully ablated
+    model."""
+    return FAITHFULNESS[objective](problem)
 
 
 def run_ipd(
@@ -138,7 +124,7 @@ def run_ipd(
     cfg: IpdConfig,
     n_params: int | None = None,
     expand: Callable[[Tensor], Tensor] | None = None,
-) -> tuple[Tensor, IpdTrace]:
+) -> tuple[Tensor, DescentTrace]:
     """Optimise the coefficients; return the scores and a trace of the run.
 
     By default there is one coefficient per edge. ``n_params`` and ``expand`` learn ``n_params``
@@ -146,33 +132,18 @@ def run_ipd(
     fixed edges: ``ipd-hier``); the sparsity term and the returned scores are over the
     parameters.
     """
-    gates = _Gates(cfg, problem.n_edges if n_params is None else n_params, problem.model.device)
-    to_masks = expand or (lambda m: m)
-    opt = torch.optim.Adam([gates.theta], lr=cfg.lr)
-    faith = _faithfulness(problem, cfg.objective)
-    warm = max(1, int(cfg.warmup * cfg.steps))
-    stop = PlateauStop(cfg.tol, cfg.patience)
-    trace = IpdTrace()
-    t0 = time.perf_counter()
-    bar = tqdm(range(cfg.steps), disable=not cfg.progress, desc="ipd")
-    for step in bar:
-        lam = cfg.lam * min(1.0, (step + 1) / warm)
-        f = faith(to_masks(gates.sample()))
-        sp = gates.sparsity()
-        loss = f + lam * sp
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        trace.steps = step + 1
-        trace.faithfulness, trace.sparsity = f.item(), sp.item()
-        if cfg.progress:
-            bar.set_postfix(faith=f"{trace.faithfulness:.4f}", density=f"{trace.sparsity:.3f}")
-        if step + 1 < warm:
-            continue
-        if stop(loss.item()):
-            trace.stopped_early = True
-            break
-    trace.seconds = time.perf_counter() - t0
+    n = problem.n_edges if n_params is None else n_params
+    gates = GATES[cfg.penalty](cfg, n, problem.model.device)
+    trace = descend(
+        gates,
+        faithfulness(problem, cfg.objective),
+        LinearWarmup.over(cfg.lam, cfg.warmup, cfg.steps),
+        steps=cfg.steps,
+        lr=cfg.lr,
+        stop=PlateauStop(cfg.tol, cfg.patience),
+        expand=expand,
+        progress="ipd" if cfg.progress else None,
+    )
     return gates.scores(), trace
 
 
@@ -184,5 +155,6 @@ class InterpolatedPatchDescent(Method):
     )
 
     def scores(self, problem: Problem) -> Tensor:
-        scores, self.trace = run_ipd(problem, self.config)
+        scores, trace = run_ipd(problem, self.config)
+        self.trace = trace.summary()
         return scores

@@ -11,7 +11,7 @@
    is not a parameter of the next stage. The edges into a pruned node have no effect on the
    output once its outputs are ablated, so fixing them loses nothing.
 3. **Fine** (edges): interpolated-patch descent (:func:`methods.ipd.run_ipd`) over the edges
-   between kept nodes only.
+   between kept nodes only. Both stages run :func:`methods.descent.descend`.
 
 Scores: a kept edge gets its learned coefficient; a pruned edge gets
 ``0.5 * min(kept scores) * coarse / node_threshold``, where ``coarse`` is the smaller coarse
@@ -35,7 +35,9 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from methods.base import Method, MethodConfig, Problem, register_method
-from methods.ipd import IpdConfig, IpdTrace, run_ipd
+from methods.config import check_types
+from methods.descent import DescentTrace
+from methods.ipd import IpdConfig, run_ipd
 from patching.graph import EdgeGraph
 from patching.names import without_role
 
@@ -43,7 +45,7 @@ from patching.names import without_role
 @dataclass(frozen=True)
 class IpdHierConfig(MethodConfig):
     """coarse_* / fine_*: steps and penalty strength of each stage; node_threshold: prune a node
-    whose coarse coefficient ends below it. ``base`` holds what the stages share (objective,
+    whose coarse coefficient ends below it. ``shared`` holds what the stages share (objective,
     penalty, init, warm-up, early stopping) and the fine stage's ``lr``; its ``steps``, ``lam``
     and ``seed`` are ignored.
 
@@ -59,13 +61,13 @@ class IpdHierConfig(MethodConfig):
     fine_steps: int = 150
     fine_lam: float = 0.05
     skip_pruned: bool = True  # fine stage: don't compute pruned nodes (exact; see run_ipd_hier)
-    base: IpdConfig = field(default_factory=IpdConfig)
+    shared: IpdConfig = field(default_factory=IpdConfig)
 
     def __post_init__(self) -> None:
+        check_types(self)
         for name in ("coarse_steps", "fine_steps"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("coarse_lam", "fine_lam"):
             if not getattr(self, name) >= 0:
                 raise ValueError(
@@ -75,20 +77,18 @@ class IpdHierConfig(MethodConfig):
             raise ValueError(f"coarse_lr must be > 0, got {self.coarse_lr}")
         if not 0 < self.node_threshold < 1:
             raise ValueError(f"node_threshold must be in (0, 1), got {self.node_threshold}")
-        if not isinstance(self.base, IpdConfig):
-            raise TypeError(f"base must be an IpdConfig, got {type(self.base).__name__}")
 
     def stage(self, which: str) -> IpdConfig:
         """The :class:`IpdConfig` of the ``coarse`` or the ``fine`` stage."""
         if which == "coarse":
             return replace(
-                self.base,
+                self.shared,
                 steps=self.coarse_steps,
                 lam=self.coarse_lam,
                 lr=self.coarse_lr,
                 seed=self.seed,
             )
-        return replace(self.base, steps=self.fine_steps, lam=self.fine_lam, seed=self.seed)
+        return replace(self.shared, steps=self.fine_steps, lam=self.fine_lam, seed=self.seed)
 
 
 @dataclass(frozen=True)
@@ -120,24 +120,28 @@ class NodeMap:
 class HierTrace:
     """Both stages' traces and what the coarse stage pruned."""
 
-    coarse: IpdTrace
-    fine: IpdTrace | None
+    coarse: DescentTrace
+    fine: DescentTrace | None
     kept_nodes: list[str]
     pruned_nodes: list[str]
     n_fine_params: int
 
-    @property
-    def steps(self) -> int:
-        return self.coarse.steps + (self.fine.steps if self.fine else 0)
-
-    @property
-    def seconds(self) -> float:
-        return self.coarse.seconds + (self.fine.seconds if self.fine else 0.0)
-
-    @property
-    def faithfulness(self) -> float:
-        """Final faithfulness loss of the last stage that ran (~1 = as far as the ablated model)."""
-        return (self.fine or self.coarse).faithfulness
+    def summary(self) -> dict:
+        """JSON-ready dict: the standard keys (``steps``: both stages'; ``stopped_early`` and
+        ``final_loss``: the last stage's that ran), each stage's summary (``fine`` is None when
+        the coarse stage pruned every node), the kept and pruned nodes."""
+        last = self.fine or self.coarse
+        return {
+            "steps": self.coarse.steps + (self.fine.steps if self.fine else 0),
+            "stopped_early": last.stopped_early,
+            "final_loss": last.faithfulness,
+            "seconds": self.coarse.seconds + (self.fine.seconds if self.fine else 0.0),
+            "coarse": self.coarse.summary(),
+            "fine": self.fine.summary() if self.fine else None,
+            "kept_nodes": self.kept_nodes,
+            "pruned_nodes": self.pruned_nodes,
+            "n_fine_params": self.n_fine_params,
+        }
 
 
 def run_ipd_hier(problem: Problem, cfg: IpdHierConfig) -> tuple[Tensor, HierTrace]:
@@ -190,5 +194,6 @@ class HierarchicalIpd(Method):
     description = "ipd on nodes first, prune nodes below a threshold, then ipd on the kept edges"
 
     def scores(self, problem: Problem) -> Tensor:
-        scores, self.trace = run_ipd_hier(problem, self.config)
+        scores, trace = run_ipd_hier(problem, self.config)
+        self.trace = trace.summary()
         return scores

@@ -11,7 +11,8 @@ that *raises* the metric while ablating as few edges as it can. It minimises
 
 so an edge is ablated when that buys more than ``lam`` of the clean-to-ablated metric gap (a
 sum, not a mean, so that ``lam`` means the same on every graph). ``lam`` ramps up over the
-warm-up as in ipd; optimiser, steps and early stopping are ipd's (``base``).
+warm-up as in ipd; optimiser, steps and early stopping are ipd's (``positive``), and the loop is
+:func:`methods.descent.descend` with a gradient hook and a credit hook.
 
 The adversary's coefficients saturate (Adam moves every coordinate at about ``lr`` per step
 whatever its gradient), so ``1 - a`` says *whether* an edge is ablated, not how much it matters.
@@ -23,56 +24,46 @@ Scores (``signed = True``, the evaluator ranks by the signed value): a *negative
 (``1 - a > threshold`` and credit > 0) scores ``-credit``; every other edge scores plain ipd's
 keep coefficient in [0, 1]. So negative components rank last and are ablated first. After a run:
 ``negative_edges`` lists ``(edge name, credit)`` strongest first; ``strength`` (``1 - a``) and
-``credit`` hold every edge's values; ``trace`` and ``adversary_trace`` describe the two runs.
+``credit`` hold every edge's values (tensors); ``trace`` is a dict with the standard keys
+(``steps``: both runs' steps; ``stopped_early`` and ``final_loss``: the positive run's), the
+two runs' traces under ``positive`` and ``adversary``, and ``negative_edges`` as
+``[edge name, credit]`` pairs.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, replace
 
 import torch
 from jaxtyping import Float
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from methods.base import Method, MethodConfig, Problem, register_method
-from methods.ipd import IpdConfig, PlateauStop, run_ipd
+from methods.config import check_types
+from methods.descent import Gates, LinearWarmup, PlateauStop, SigmoidGates, descend
+from methods.ipd import IpdConfig, run_ipd
 
 
 @dataclass(frozen=True)
 class IpdNegConfig(MethodConfig):
-    """``base``: the positive run (plain ipd). Its ``steps``, ``lr``, ``init``, ``warmup``,
+    """``positive``: the positive run (plain ipd). Its ``steps``, ``lr``, ``init``, ``warmup``,
     ``patience`` and ``tol`` also drive the adversary; its ``objective`` and ``penalty`` apply
     to the positive run only. ``lam``: the normalised metric gain an edge must buy to be
     ablated by the adversary. ``threshold``: the adversary strength ``1 - a`` above which an
     edge counts as a negative component."""
 
-    base: IpdConfig = IpdConfig()
+    positive: IpdConfig = IpdConfig()
     lam: float = 0.02
     threshold: float = 0.5
     progress: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.base, IpdConfig):
-            raise TypeError(f"base must be an IpdConfig, got {type(self.base).__name__}")
+        check_types(self)
         if not (math.isfinite(self.lam) and self.lam >= 0):
             raise ValueError(f"lam (the price of an ablated edge) must be >= 0, got {self.lam}")
         if not 0 < self.threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
-
-
-@dataclass
-class AdversaryTrace:
-    """What the adversary did: steps, seconds, final normalised gain and ablated mass."""
-
-    steps: int = 0
-    seconds: float = 0.0
-    start_gain: float = math.nan  # at the initial coefficients (sigmoid(init), not quite clean)
-    gain: float = math.nan  # at the final coefficients; credit sums to gain - start_gain
-    ablated: float = math.nan  # sum(1 - a): edges' worth of ablation
-    stopped_early: bool = False
 
 
 def _normalised_gain(problem: Problem):
@@ -82,49 +73,65 @@ def _normalised_gain(problem: Problem):
     return lambda a: (problem.metric_of(a) - clean) / scale
 
 
-def run_adversary(problem: Problem, cfg: IpdNegConfig) -> tuple[Tensor, Tensor, AdversaryTrace]:
+def ablated_mass(gates: Gates) -> Tensor:
+    """``sum(1 - a)``: how many edges' worth the adversary ablates."""
+    return (1 - gates.sample()).sum()
+
+
+class _Credit:
+    """The adversary's gradient and credit hooks for :func:`methods.descent.descend`: the
+    gradient of ``-gain + lam * sum(1 - a)`` with the penalty's part written out, and after each
+    step ``credit += d gain / d phi * delta phi``."""
+
+    def __init__(self, gates: SigmoidGates, schedule: LinearWarmup) -> None:
+        self.phi, self.schedule = gates.theta, schedule
+        self.credit = torch.zeros_like(self.phi, requires_grad=False)
+        self.dgain: Tensor | None = None
+
+    def backward(self, step: int, faithfulness: Tensor, term: Tensor) -> None:
+        (dloss,) = torch.autograd.grad(faithfulness, self.phi)  # faithfulness = -gain
+        self.dgain = -dloss
+        with torch.no_grad():
+            a = torch.sigmoid(self.phi)
+            self.phi.grad = -self.dgain - self.schedule.lam_at(step) * a * (1 - a)
+
+    def after_step(self, step: int, before: list[Tensor], after: list[Tensor]) -> None:
+        self.credit += self.dgain * (after[0] - before[0])
+
+
+def run_adversary(problem: Problem, cfg: IpdNegConfig) -> tuple[Tensor, Tensor, dict]:
     """Learn coefficients that raise the metric by ablating few edges; return each edge's
-    ablation strength ``1 - a``, its credit and a trace."""
-    b = cfg.base
-    phi = torch.full((problem.n_edges,), b.init, device=problem.model.device, requires_grad=True)
-    credit = torch.zeros_like(phi, requires_grad=False)
-    opt = torch.optim.Adam([phi], lr=b.lr)
+    ablation strength ``1 - a``, its credit and a trace (``steps``, ``stopped_early``,
+    ``start_gain`` at the initial coefficients, ``gain`` at the final ones: the credit sums to
+    ``gain - start_gain``; ``ablated``: ``sum(1 - a)`` at the end; ``seconds``)."""
+    b = cfg.positive
+    gates = SigmoidGates(problem.n_edges, b.init, problem.model.device)
     gain_of = _normalised_gain(problem)
-    warm = max(1, int(b.warmup * b.steps))
-    stop = PlateauStop(b.tol, b.patience)
-    trace = AdversaryTrace()
-    t0 = time.perf_counter()
-    bar = tqdm(range(b.steps), disable=not cfg.progress, desc="ipd-neg adversary")
-    for step in bar:
-        lam = cfg.lam * min(1.0, (step + 1) / warm)
-        gain, ablated, loss = _adversary_step(phi, opt, gain_of, lam, credit)
-        if step == 0:
-            trace.start_gain = gain
-        trace.steps, trace.ablated = step + 1, ablated
-        if cfg.progress:
-            bar.set_postfix(gain=f"{gain:.4f}", ablated=f"{ablated:.1f}")
-        if step + 1 >= warm and stop(loss):
-            trace.stopped_early = True
-            break
+    schedule = LinearWarmup.over(cfg.lam, b.warmup, b.steps, penalty=ablated_mass)
+    hooks = _Credit(gates, schedule)
+    run = descend(
+        gates,
+        lambda a: -gain_of(a),
+        schedule,
+        steps=b.steps,
+        lr=b.lr,
+        stop=PlateauStop(b.tol, b.patience),
+        backward=hooks.backward,
+        after_step=hooks.after_step,
+        progress="ipd-neg adversary" if cfg.progress else None,
+    )
+    phi = gates.theta
     with torch.no_grad():
-        trace.gain = gain_of(torch.sigmoid(phi)).item()
-    trace.seconds = time.perf_counter() - t0
-    return torch.sigmoid(-phi).detach(), credit, trace
-
-
-def _adversary_step(phi, opt, gain_of, lam: float, credit: Tensor) -> tuple[float, float, float]:
-    """One Adam step on ``-gain + lam * sum(1 - a)``; adds ``d gain / d phi * delta phi`` to
-    ``credit``. Returns gain, ablated mass and loss before the step."""
-    gain = gain_of(torch.sigmoid(phi))
-    (dgain,) = torch.autograd.grad(gain, phi)
-    with torch.no_grad():
-        a = torch.sigmoid(phi)
-        ablated = (1 - a).sum()
-        phi.grad = -dgain - lam * a * (1 - a)  # d loss / d phi; the penalty's is analytic
-        before = phi.detach().clone()
-        opt.step()
-        credit += dgain * (phi - before)
-    return gain.item(), ablated.item(), (-gain + lam * ablated).item()
+        gain, ablated = gain_of(torch.sigmoid(phi)).item(), ablated_mass(gates).item()
+    trace = dict(
+        steps=run.steps,
+        stopped_early=run.stopped_early,
+        start_gain=-run.initial_faithfulness,
+        gain=gain,
+        ablated=ablated,
+        seconds=run.seconds,
+    )
+    return torch.sigmoid(-phi).detach(), hooks.credit, trace
 
 
 def signed_scores(
@@ -150,13 +157,22 @@ class IpdNegative(Method):
 
     def scores(self, problem: Problem) -> Tensor:
         c = self.config
-        base = replace(c.base, seed=c.seed, progress=c.progress or c.base.progress)
-        keep, self.trace = run_ipd(problem, base)
-        strength, credit, self.adversary_trace = run_adversary(problem, c)
+        positive = replace(c.positive, seed=c.seed, progress=c.progress or c.positive.progress)
+        keep, run = run_ipd(problem, positive)
+        strength, credit, adversary = run_adversary(problem, c)
         self.strength, self.credit = strength.cpu(), credit.cpu()
         names = problem.model.graph.edge_names
         neg = negative_mask(self.strength, self.credit, c.threshold).nonzero().flatten().tolist()
         self.negative_edges = sorted(
             ((names[i], self.credit[i].item()) for i in neg), key=lambda e: -e[1]
         )
+        self.trace = {
+            "steps": run.steps + adversary["steps"],
+            "stopped_early": run.stopped_early,
+            "final_loss": run.faithfulness,
+            "seconds": run.seconds + adversary["seconds"],
+            "positive": run.summary(),
+            "adversary": adversary,
+            "negative_edges": [[name, credit] for name, credit in self.negative_edges],
+        }
         return signed_scores(keep, strength, credit, c.threshold)

@@ -4,6 +4,11 @@ One IPD run per ``lam``; each run's circuit is the edges whose coefficient ends 
 ``threshold``. An edge's score is the largest ``lam`` whose circuit still contains it (0 if
 none), so every ROC point of the ranking is one run's binary circuit: the way subnetwork probing
 and ACDC trace their ROC curves (Conmy et al. 2023), which makes the comparison with them fair.
+
+``trace``: ``runs`` holds each run's summary (with its ``lam``), in ascending ``lam``; ``steps``
+and ``seconds`` add up over the runs; ``stopped_early`` is true when every run stopped early;
+``final_loss`` is the run at the smallest ``lam`` (the most faithful circuit: if even that one
+ends far from the clean model, the sweep failed).
 """
 
 from __future__ import annotations
@@ -13,16 +18,21 @@ from dataclasses import dataclass, replace
 import torch
 
 from methods.base import Method, MethodConfig, Problem, register_method
+from methods.config import check_types
 from methods.ipd import IpdConfig, run_ipd
 
 
 @dataclass(frozen=True)
 class IpdSweepConfig(MethodConfig):
+    """``ipd``: the run repeated for each of ``lams`` (its own ``lam`` and ``seed`` are
+    replaced); ``threshold``: the coefficient above which a run's circuit keeps an edge."""
+
     lams: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
     threshold: float = 0.5
-    base: IpdConfig = IpdConfig(steps=200)
+    ipd: IpdConfig = IpdConfig(steps=200)
 
     def __post_init__(self) -> None:
+        check_types(self)
         if not self.lams or any(not lam >= 0 for lam in self.lams):
             raise ValueError(f"lams must be a non-empty tuple of penalties >= 0, got {self.lams}")
         if not 0 < self.threshold < 1:
@@ -39,9 +49,16 @@ class IpdSweep(Method):
     def scores(self, problem: Problem) -> torch.Tensor:
         c = self.config
         scores = torch.zeros(problem.n_edges)
-        self.traces = []
+        runs = []
         for lam in sorted(c.lams):
-            coef, trace = run_ipd(problem, replace(c.base, lam=lam, seed=c.seed))
-            self.traces.append(trace)
+            coef, trace = run_ipd(problem, replace(c.ipd, lam=lam, seed=c.seed))
+            runs.append({"lam": lam, **trace.summary()})
             scores[coef.cpu() > c.threshold] = lam
+        self.trace = {
+            "steps": sum(r["steps"] for r in runs),
+            "stopped_early": all(r["stopped_early"] for r in runs),
+            "final_loss": runs[0]["final_loss"],
+            "seconds": sum(r["seconds"] for r in runs),
+            "runs": runs,
+        }
         return scores

@@ -4,7 +4,7 @@
 [--skip-gpt2]``
 
 1. Offline tasks (tracr-reverse, tracr-proportion, and induction once it is registered), every
-   ablation with a ground truth, set up as ``tests/methods/test_quality.py`` does. Per task:
+   ablation with a ground truth, set up as ``tests/methods/problems.py`` does. Per task:
    wall time (min over ``repeats``), steps and ROC AUC of ``ipd`` (default config), ``ipd-hier``
    (default config) and ``ipd`` given as many steps as ``ipd-hier`` took in total (the control
    that says whether a speed-up comes from the hierarchy or only from taking fewer steps).
@@ -70,14 +70,14 @@ def run_method(key: str, problem, truth, repeats: int, **config) -> dict:
         seconds.append(time.perf_counter() - t0)
     row = {
         "seconds": min(seconds),
-        "steps": method.trace.steps,
-        "faithfulness": method.trace.faithfulness,
+        "steps": method.trace["steps"],
+        "faithfulness": method.trace["final_loss"],
         "auc": roc_auc(truth, scores.numpy(), signed=method.signed),
     }
     if key == "ipd-hier":
         row |= {
-            "pruned_nodes": method.trace.pruned_nodes,
-            "fine_params": method.trace.n_fine_params,
+            "pruned_nodes": method.trace["pruned_nodes"],
+            "fine_params": method.trace["n_fine_params"],
         }
     return row
 
@@ -108,7 +108,7 @@ def task_rows(repeats: int) -> list[dict]:
 # ----- 2. GPT-2-small-shaped step time -------------------------------------------------------
 def gpt2_problem() -> Problem:
     from tasks.base import TaskData, kl_from_clean
-    from tests.methods.test_methods import last_logprob
+    from tests.methods.problems import last_logprob
     from tests.models import gpt2_small_shaped
 
     model = gpt2_small_shaped()

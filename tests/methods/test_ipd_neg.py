@@ -10,10 +10,9 @@ import torch
 
 from methods import get_method
 from methods.base import Problem
-from methods.ipd import IpdConfig, PlateauStop
+from methods.ipd import IpdConfig
 from patching import PatchableModel
 from tasks.base import TaskData, kl_from_clean
-from tests.methods.test_methods import make_problem
 from tests.models import tiny_model
 
 N, P, ANSWER = 8, 6, 7
@@ -76,7 +75,7 @@ def opposing_head_problem(beta: float = 2.0, support: float = 3.0, oppose: float
 def runs():
     """The problem, the exact single-edge effects, an ipd-neg run and a plain ipd run."""
     prob = opposing_head_problem()
-    neg = get_method("ipd-neg", base=FAST)
+    neg = get_method("ipd-neg", positive=FAST)
     return dict(
         prob=prob,
         names=prob.model.graph.edge_names,
@@ -127,20 +126,29 @@ def test_plain_ipd_keeps_the_opposing_edge_like_a_needed_one(runs):
 
 def test_credit_adds_up_to_the_adversary_gain(runs):
     neg, names = runs["neg"], runs["names"]
-    trace = neg.adversary_trace
-    assert trace.gain > 1  # the adversary raised the metric by more than the clean-ablated gap
-    assert neg.credit.sum().item() == pytest.approx(trace.gain - trace.start_gain, rel=0.03)
+    trace = neg.trace["adversary"]
+    assert trace["gain"] > 1  # the adversary raised the metric by more than the clean-ablated gap
+    gained = trace["gain"] - trace["start_gain"]
+    assert neg.credit.sum().item() == pytest.approx(gained, rel=0.03)
     listed = {names.index(name): credit for name, credit in neg.negative_edges}
     assert all(neg.strength[i] > neg.config.threshold and c > 0 for i, c in listed.items())
     for i, c in listed.items():
         assert runs["neg_scores"][i].item() == pytest.approx(-c)
 
 
-def test_deterministic_signed_and_one_score_per_edge():
-    prob = make_problem()
-    a_method = get_method("ipd-neg", base=IpdConfig(steps=20))
+def test_the_trace_lists_the_negative_edges_and_both_runs(runs):
+    neg = runs["neg"]
+    trace = neg.trace
+    assert trace["negative_edges"] == [[name, c] for name, c in neg.negative_edges]
+    assert trace["steps"] == trace["positive"]["steps"] + trace["adversary"]["steps"]
+    assert trace["final_loss"] == trace["positive"]["final_loss"] < 0.5
+
+
+def test_deterministic_signed_and_one_score_per_edge(problem):
+    prob = problem
+    a_method = get_method("ipd-neg", positive=IpdConfig(steps=20))
     a = a_method(prob)
-    b = get_method("ipd-neg", base=IpdConfig(steps=20))(prob)
+    b = get_method("ipd-neg", positive=IpdConfig(steps=20))(prob)
     assert a.shape == (prob.n_edges,) and torch.isfinite(a).all()
     torch.testing.assert_close(a, b)
     assert type(a_method).signed
@@ -156,7 +164,9 @@ def test_deterministic_signed_and_one_score_per_edge():
         (dict(lam=math.nan), ValueError),
         (dict(threshold=0.0), ValueError),
         (dict(threshold=1.0), ValueError),
-        (dict(base="ipd"), TypeError),
+        (dict(positive="ipd"), TypeError),
+        (dict(lam="0.1"), TypeError),
+        (dict(progress=1), TypeError),
     ],
 )
 def test_bad_config_raises_at_construction(bad, error):
@@ -167,10 +177,3 @@ def test_bad_config_raises_at_construction(bad, error):
 def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         get_method("ipd-neg").config.lam = 1.0
-
-
-def test_early_stopping_works_for_losses_below_zero():
-    flat = PlateauStop(tol=1e-3, patience=3)
-    assert [flat(-2.0) for _ in range(4)] == [False, False, False, True]
-    improving = PlateauStop(tol=1e-3, patience=3)
-    assert not any(improving(-1.0 - 0.1 * k) for k in range(10))

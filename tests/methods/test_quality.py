@@ -1,9 +1,14 @@
 """Quality regression: each method's edge ROC AUC on the tracr tasks, each ablation paired with
-its own ground truth (issue 3). Bars: activation-patching, acdc and ipd >= 0.99 (the ACDC
-paper reports 1.000 for ACDC under zero ablation); random within 0.5 +- 0.15 averaged over five
-seeds; eap and eap-ig must not fall more than 0.02 below what was measured when this test was
-written (the numbers in MEASURED, from `python -m eval.run --methods eap,eap-ig --tasks
-tracr-reverse,tracr-proportion --ablation zero|resample`; they are findings, not targets).
+its own ground truth (issue 3), against the value this test measured (n = all inputs, seed 0,
+CPU), within ``TOL`` *both ways*: a drop is a regression, a rise is a change to explain (a
+documented failure, such as eap's 0.500 on tracr-proportion under zero ablation, that suddenly
+"passes"). Either way, re-measure and re-record on purpose. The values are findings, not
+targets. The ACDC paper reports 1.000 for ACDC under zero ablation; activation-patching, acdc
+and ipd reach it here. Random: the mean over five seeds, also as measured, and within chance.
+
+Re-measured 2026-12-02. Two values differ from what the earlier one-sided version recorded
+(from ``eval.run``): eap on tracr-reverse/zero measures 0.9955 here (0.945 was recorded),
+ipd-pos 0.9834 (0.980 was recorded); the one-sided bound hid both.
 """
 
 from __future__ import annotations
@@ -12,24 +17,46 @@ import pytest
 
 from eval.metrics import roc_auc
 from methods import get_method
-from methods.base import Problem
-from patching import PatchableModel
-from tasks import get_task
 
+TOL = 0.01
 CASES = [(t, a) for t in ("tracr-reverse", "tracr-proportion") for a in ("zero", "resample")]
-MEASURED = {  # (task, ablation) -> {method: AUC measured at n = all inputs, seed 0}
-    ("tracr-reverse", "zero"): {"eap": 0.945, "eap-ig": 0.987},
-    ("tracr-reverse", "resample"): {"eap": 1.000, "eap-ig": 1.000},
-    ("tracr-proportion", "zero"): {"eap": 0.500, "eap-ig": 1.000},
-    ("tracr-proportion", "resample"): {"eap": 0.833, "eap-ig": 1.000},
+MEASURED = {  # (task, ablation) -> {method: AUC}; the default (fast) tier
+    ("tracr-reverse", "zero"): {
+        "activation-patching": 1.0,
+        "acdc": 1.0,
+        "ipd": 1.0,
+        "eap": 0.9955,
+        "eap-ig": 0.9866,
+    },
+    ("tracr-reverse", "resample"): {
+        "activation-patching": 1.0,
+        "acdc": 1.0,
+        "ipd": 1.0,
+        "eap": 1.0,
+        "eap-ig": 1.0,
+    },
+    ("tracr-proportion", "zero"): {
+        "activation-patching": 1.0,
+        "acdc": 1.0,
+        "ipd": 1.0,
+        "eap": 0.5,
+        "eap-ig": 1.0,
+    },
+    ("tracr-proportion", "resample"): {
+        "activation-patching": 1.0,
+        "acdc": 1.0,
+        "ipd": 1.0,
+        "eap": 0.8333,
+        "eap-ig": 1.0,
+    },
 }
-# The IPD extensions and the graph variants (issue 6), measured the same way; each must stay
-# within 0.02 of what it reached. Per-position graphs: 385 edges on reverse, 115 on proportion.
+# The IPD extensions and the graph variants (issue 6), slow tier. Per-position graphs: 385
+# edges on reverse, 115 on proportion.
 VARIANTS = {
     ("tracr-reverse", "zero"): {
-        "ipd-pos": 0.980,
-        "eap-pos": 0.939,
-        "activation-patching-pos": 0.986,
+        "ipd-pos": 0.9834,
+        "eap-pos": 0.9390,
+        "activation-patching-pos": 0.9858,
         "ipd-attn-only": 1.0,
         "ipd-hier": 1.0,
         "ipd-neg": 1.0,
@@ -55,7 +82,7 @@ VARIANTS = {
     },
     ("tracr-proportion", "resample"): {
         "ipd-pos": 1.0,
-        "eap-pos": 0.667,
+        "eap-pos": 0.6667,
         "activation-patching-pos": 1.0,
         "ipd-attn-only": 1.0,
         "ipd-hier": 1.0,
@@ -63,50 +90,37 @@ VARIANTS = {
         "ipd-sweep": 1.0,
     },
 }
-_problems: dict = {}
+RANDOM = {  # mean AUC of random over seeds 0-4
+    ("tracr-reverse", "zero"): 0.4728,
+    ("tracr-reverse", "resample"): 0.6440,
+    ("tracr-proportion", "zero"): 0.4556,
+    ("tracr-proportion", "resample"): 0.3833,
+}
 
 
-def setup(task_key: str, ablation: str, method):
-    task = get_task(task_key)
-    data = task.make_data(task.default_n, seed=0)
-    config = method.graph.config(data.clean.shape[1])
-    if (task_key, ablation, config) not in _problems:
-        pm = PatchableModel(task.load_model(), config)
-        problem = Problem.from_task(task, pm, data, ablation)
-        truth = pm.graph.edge_mask(task.ground_truth(pm.graph, ablation)).numpy()
-        _problems[(task_key, ablation, config)] = (problem, truth)
-    return _problems[(task_key, ablation, config)]
-
-
-def auc(key: str, task_key: str, ablation: str, **config) -> float:
+def auc(tracr, key: str, task_key: str, ablation: str, **config) -> float:
     method = get_method(key, **config)
-    problem, truth = setup(task_key, ablation, method)
+    problem, truth = tracr(task_key, ablation, method)
     return roc_auc(truth, method(problem).numpy(), signed=method.signed)
 
 
-@pytest.mark.parametrize("task_key,ablation", CASES)
-@pytest.mark.parametrize("key", ["activation-patching", "acdc", "ipd"])
-def test_exact_methods_recover_the_tracr_circuits(key, task_key, ablation):
-    assert auc(key, task_key, ablation) >= 0.99
-
-
-@pytest.mark.parametrize("task_key,ablation", CASES)
-def test_random_is_chance(task_key, ablation):
-    mean = sum(auc("random", task_key, ablation, seed=s) for s in range(5)) / 5
-    assert 0.35 <= mean <= 0.65
-
-
-@pytest.mark.parametrize("task_key,ablation", CASES)
-@pytest.mark.parametrize("key", ["eap", "eap-ig"])
-def test_gradient_methods_do_not_regress(key, task_key, ablation):
-    measured = MEASURED[(task_key, ablation)][key]
-    assert auc(key, task_key, ablation) >= measured - 0.02
-
-
+FAST_CASES = [(t, a, k, v) for (t, a), d in MEASURED.items() for k, v in d.items()]
 VARIANT_CASES = [(t, a, k, v) for (t, a), d in VARIANTS.items() for k, v in d.items()]
+
+
+@pytest.mark.parametrize("task_key,ablation,key,measured", FAST_CASES)
+def test_auc_stays_as_measured(task_key, ablation, key, measured, tracr):
+    assert auc(tracr, key, task_key, ablation) == pytest.approx(measured, abs=TOL)
+
+
+@pytest.mark.parametrize("task_key,ablation", CASES)
+def test_random_is_chance_and_as_measured(task_key, ablation, tracr):
+    mean = sum(auc(tracr, "random", task_key, ablation, seed=s) for s in range(5)) / 5
+    assert 0.35 <= mean <= 0.65
+    assert mean == pytest.approx(RANDOM[(task_key, ablation)], abs=TOL)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task_key,ablation,key,measured", VARIANT_CASES)
-def test_variants_do_not_regress(task_key, ablation, key, measured):
-    assert auc(key, task_key, ablation) >= measured - 0.02
+def test_variant_auc_stays_as_measured(task_key, ablation, key, measured, tracr):
+    assert auc(tracr, key, task_key, ablation) == pytest.approx(measured, abs=TOL)
