@@ -34,7 +34,9 @@ from eval.isolate import call_in_child
 from eval.shapes import gpt2_small_shaped
 
 BATCH, POS = 8, 16
-PRELOAD = ["eval.speed", "eval.layerwise", "patching", "transformer_lens"]
+# Imported once by the CPU forkserver. Not eval.speed itself: under ``python -m eval.speed`` each
+# child runs it as ``__mp_main__``, which warns when it was imported before.
+PRELOAD = ["eval.isolate", "eval.layerwise", "eval.shapes", "patching", "transformer_lens"]
 
 
 def step_fn(variant: str, device: str):
