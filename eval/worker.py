@@ -136,7 +136,7 @@ def run_and_save(job: Job, out: str | Path, isolated: bool) -> tuple[Record, Cur
             )
         except Exception as exc:  # the measures stand; the record says what was not kept
             traceback.print_exc()
-            outcome.record.status = f"error: scores not saved: {one_line(exc)}"
+            outcome.record.status = f"error: scores or trace not saved: {one_line(exc)}"
     return outcome.record, outcome.curves
 
 
