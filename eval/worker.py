@@ -21,7 +21,7 @@ from torch import Tensor
 
 from eval.cost import MemoryProbe, timed
 from eval.evaluate import Evaluation, evaluate
-from eval.found import trace_summary, write_found
+from eval.found import trace_dict, trace_summary, write_found
 from eval.records import Curves, Record
 from tasks.problem import UnsupportedGraphError, build_problem
 
@@ -115,8 +115,8 @@ def _run(job: Job, out: Outcome, isolated: bool) -> None:
     rec.memory, rec.start_mb = probe.kind, probe.start()
     scores, rec.seconds = timed(lambda: method(problem), job.device)  # checks the signal if needed
     rec.peak_mb = probe.peak()
-    out.scores, out.trace = scores, method.trace
-    rec.steps, rec.stopped_early, rec.final_loss = trace_summary(method.trace)
+    out.scores, out.trace = scores, trace_dict(method.trace)
+    rec.steps, rec.stopped_early, rec.final_loss = trace_summary(out.trace)
 
     truth = graph.edge_mask(task.ground_truth(graph, job.ablation)).bool().numpy()  # evaluator only
     rec.n_true_edges = int(truth.sum())

@@ -8,12 +8,13 @@ named variant is a subclass registered under its own key with different config d
 After a call, ``method.trace`` is a dict that the runner writes to the run folder. Standard keys
 (all optional): ``steps`` (int), ``stopped_early`` (bool) and ``final_loss`` (float, the final
 faithfulness loss normalised so the fully ablated model is ~1); any method-specific keys may be
-added (numbers, strings, and lists or dicts of them).
+added (numbers, strings, and lists or dicts of them). ``Method.__call__`` resets it to ``{}``
+before ``scores``. (Transitional: a dataclass trace is still accepted; the runner converts it
+with ``eval.found.trace_dict``.)
 """
 
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -71,7 +72,6 @@ class Method(ABC):
         torch.manual_seed(self.config.seed)
         self.trace = {}
         scores = self.scores(problem)
-        self.trace = trace_dict(self.trace)
         if scores.shape != (problem.n_edges,):
             raise RuntimeError(
                 f"{self.key} returned scores of shape {tuple(scores.shape)}, "
@@ -82,29 +82,6 @@ class Method(ABC):
     @abstractmethod
     def scores(self, problem: Problem) -> Float[Tensor, " n_edges"]:
         """One score per edge, in the graph's edge order."""
-
-
-# Attribute names of the dataclass traces that predate the dict contract -> standard keys.
-_LEGACY_TRACE_KEYS = {
-    "steps": "steps",
-    "stopped_early": "stopped_early",
-    "faithfulness": "final_loss",
-}
-
-
-def trace_dict(trace: Any) -> dict[str, Any]:
-    """``trace`` as a dict. Transitional: a dataclass trace (``IpdTrace``, ``HierTrace``) becomes
-    its fields plus the standard keys read off its attributes (``faithfulness`` ->
-    ``final_loss``)."""
-    if isinstance(trace, dict):
-        return trace
-    if not dataclasses.is_dataclass(trace) or isinstance(trace, type):
-        raise TypeError(f"a method's trace must be a dict, got {type(trace).__name__}")
-    out = dataclasses.asdict(trace)
-    for attr, key in _LEGACY_TRACE_KEYS.items():
-        if hasattr(trace, attr):
-            out[key] = getattr(trace, attr)
-    return out
 
 
 METHODS: Registry[Method] = Registry("method", Method)

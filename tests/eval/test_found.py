@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 import pytest
 import torch
 
 from eval import run
-from eval.found import SCORES, TRACES, read_scores, read_trace, trace_summary
+from eval.found import SCORES, TRACES, read_scores, read_trace, trace_dict, trace_summary
 from eval.records import RECORDS, read_records, run_name
 from patching import PatchableModel
 
@@ -65,3 +66,16 @@ def test_trace_summary_filled_for_ipd_empty_for_eap(found_run):
 def test_trace_summary_of_partial_traces():
     assert trace_summary({}) == (None, None, pytest.approx(math.nan, nan_ok=True))
     assert trace_summary({"steps": 7.0, "stopped_early": 1, "final_loss": 0.25}) == (7, True, 0.25)
+
+
+@dataclass
+class _OldTrace:
+    steps: int = 3
+    faithfulness: float = 0.5
+
+
+def test_dataclass_traces_become_dicts_with_the_standard_keys():
+    assert trace_dict({"steps": 1}) == {"steps": 1}
+    assert trace_dict(_OldTrace()) == {"steps": 3, "faithfulness": 0.5, "final_loss": 0.5}
+    with pytest.raises(TypeError, match="must be a dict"):
+        trace_dict([1, 2])
