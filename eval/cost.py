@@ -3,8 +3,8 @@
 GPU: the caching allocator's peak (``torch.cuda.max_memory_allocated``) since the method started.
 CPU: the peak resident set size of the process (``getrusage``); it is the method's peak only
 when the process ran nothing else, which is why the runner gives each (method, task, seed) its
-own process. ``base_mb`` (memory when the method starts: imports, model, data) shows the
-method's own share as ``peak_mb - base_mb``.
+own process. ``start_mb`` (memory when the method starts: imports, model, data) shows the
+method's own share as ``peak_mb - start_mb``.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def peak_rss_mb() -> float:
 
 @dataclass
 class MemoryProbe:
-    """Base and peak memory around one method call on ``device``.
+    """Start and peak memory around one method call on ``device``.
 
     isolated: the process runs only this method (CPU peak RSS is then the method's peak);
         when False on CPU the peak can't be attributed and is reported as NaN.
@@ -69,7 +69,7 @@ class MemoryProbe:
         return "cpu-rss-process" if self.isolated else "cpu-rss-shared"
 
     def start(self) -> float:
-        """Reset the peak counter where possible; the base memory in MiB."""
+        """Reset the peak counter where possible; the memory now (at the start) in MiB."""
         device = torch.device(self.device)
         if device.type == "cuda":
             synchronize(device)

@@ -2,7 +2,9 @@
 
 The faithfulness curve evaluates every circuit size in one batched patched forward
 (``Problem.metric_of`` with ``[n_masks, n_edges]`` masks), chunked over masks when the batch of
-patched activations would exceed a memory budget.
+patched activations would exceed a memory budget. On a task whose metric gives no signal
+(``Problem.has_signal``; a method may still run there, e.g. ``random``) faithfulness is
+undefined: the curve and its areas are NaN, and edge recovery is scored as usual.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from jaxtyping import Bool, Float
 from torch import Tensor
 
 from eval import metrics
-from methods.base import Problem
+from tasks.problem import Problem
 
 BUDGET_SHARE = 0.25  # of the free device (or host) memory that one evaluation forward may use
 
@@ -85,8 +87,12 @@ def faithfulness_curve(
     fractions=metrics.FRACTIONS,
     budget_bytes: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Normalised faithfulness of the top-``fraction`` circuits; also the clean/ablated metric."""
+    """Normalised faithfulness of the top-``fraction`` circuits (NaN without a signal); also the
+    clean/ablated metric."""
     masks = torch.from_numpy(metrics.circuit_masks(scores, fractions, signed))
+    if not problem.has_signal:
+        nan = np.full(len(masks), np.nan)
+        return masks.sum(1).numpy(), nan, problem.metric_clean, problem.metric_ablated
     m_circuit = metric_of_masks(problem, masks, budget_bytes).double().numpy()
     m_clean, m_ablated = problem.metric_clean, problem.metric_ablated
     values = metrics.normalised_faithfulness(m_circuit, m_clean, m_ablated)

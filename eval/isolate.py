@@ -1,10 +1,12 @@
-"""Run each job in a process of its own, so its peak memory is its own.
+"""Run a function in a process of its own, so its peak memory is its own.
 
 On CPU the processes are forked from a multiprocessing *forkserver* that has imported torch,
 TransformerLens and the registries once (importing them costs 10-20 s, more than most jobs);
 a forked child starts with the server's pages, i.e. the imports, and its ``ru_maxrss`` is its
 own peak from there. On CUDA the children are spawned fresh instead, because a process must not
-fork after CUDA may have been initialised. Each child's stdout and stderr go to a log file.
+fork after CUDA may have been initialised. :func:`call_in_child` is the one child-process helper
+(the runner's jobs and ``eval.speed``'s variants both use it); a child's stdout and stderr go to
+a log file when one is given.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import os
 import signal
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from eval.records import (
     Curves,
@@ -23,32 +27,37 @@ from eval.records import (
     atomic_write_text,
     curves_from_dict,
     record_from_dict,
+    run_name,
     to_json,
 )
-from eval.worker import Job, run_job
+from eval.worker import Job, job_result
 
 PRELOAD = ["eval.worker", "eval.evaluate", "patching", "transformer_lens", "tasks", "methods"]
+LOGS = "logs"
 
 
-def _child(job_json: str, result: str, log: str) -> None:
-    """The child's entry: output to ``log``, run the job, write the result file."""
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    from dataclasses import asdict
-
-    record, curves = run_job(Job.from_json(job_json), isolated=True)
-    atomic_write_text(result, to_json({"record": asdict(record), "curves": asdict(curves)}))
+class ChildFailed(RuntimeError):
+    """The child process ended without writing a result."""
 
 
-def context(device: str, plugins=()):
-    """The multiprocessing context for jobs on ``device``; ``plugins``: more modules to preload."""
+def _child(fn: Callable[..., Any], args: tuple, result: str, log: str | None) -> None:
+    """The child's entry: output to ``log``, ``fn(*args)``, its JSON to ``result``."""
+    if log is not None:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+    atomic_write_text(result, to_json(fn(*args)))
+
+
+def context(device: str, preload: Sequence[str] = PRELOAD):
+    """The multiprocessing context for children on ``device``; ``preload``: modules the CPU
+    forkserver imports once (used when the server first starts)."""
     if device.startswith("cuda") or "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(PRELOAD + list(plugins))  # used when the server first starts
+    ctx.set_forkserver_preload(list(preload))
     return ctx
 
 
@@ -60,23 +69,44 @@ def _exit_reason(code: int | None) -> str:
     return f"worker exited with code {code}"
 
 
-def run_isolated(job: Job, log_dir: Path) -> tuple[Record, Curves]:
-    """Run ``job`` in its own process; a crash becomes an ``error`` record naming the log."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / f"{job.method}__{job.task}__seed{job.seed}.log"
+def call_in_child(
+    fn: Callable[..., Any],
+    args: tuple,
+    device: str,
+    preload: Sequence[str] = PRELOAD,
+    log: str | Path | None = None,
+) -> Any:
+    """``fn(*args)`` (a module-level function returning JSON-able data) in a process of its own;
+    its return value read back from JSON. Raises :class:`ChildFailed` naming the exit reason and
+    the last line of ``log`` when the child wrote no result."""
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result.json"
-        proc = context(job.device, job.plugins).Process(
-            target=_child, args=(job.to_json(), str(result), str(log))
+        log_arg = None if log is None else str(log)
+        proc = context(device, preload).Process(
+            target=_child, args=(fn, args, str(result), log_arg)
         )
         proc.start()
         proc.join()
         if result.is_file():
-            data = json.loads(result.read_text())
-            return record_from_dict(data["record"]), curves_from_dict(data["curves"])
-    lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+            return json.loads(result.read_text())
+    if log is None:
+        raise ChildFailed(f"{_exit_reason(proc.exitcode)} without a result")
+    text = Path(log).read_text(errors="replace") if Path(log).is_file() else ""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     last = f"; last output: {lines[-1]}" if lines else ""
-    status = f"error: {_exit_reason(proc.exitcode)} without a result{last} (log: {log})"
-    abl = job.ablation or ""
-    record = Record(job.method, job.task, abl, job.seed, status=status, device=job.device)
-    return record, Curves(job.method, job.task, abl, job.seed)
+    raise ChildFailed(f"{_exit_reason(proc.exitcode)} without a result{last} (log: {log})")
+
+
+def run_isolated(job: Job, out: Path) -> tuple[Record, Curves]:
+    """Run ``job`` in its own process, its output in ``out/logs/``, its scores and trace in
+    ``out`` (eval.found); a crash becomes an ``error`` record naming the log."""
+    (out / LOGS).mkdir(parents=True, exist_ok=True)
+    log = out / LOGS / f"{run_name(job.method, job.task, job.seed)}.log"
+    preload = PRELOAD + list(job.plugins)
+    try:
+        data = call_in_child(job_result, (job.to_json(), str(out)), job.device, preload, log)
+    except ChildFailed as exc:
+        status = f"error: {exc}"
+        record = Record(job.method, job.task, job.ablation, job.seed, status, device=job.device)
+        return record, Curves(job.method, job.task, job.ablation, job.seed)
+    return record_from_dict(data["record"]), curves_from_dict(data["curves"])

@@ -127,9 +127,9 @@ def plot_runtime(ok: pd.DataFrame, out: Path) -> Path:
 
 
 def plot_memory(ok: pd.DataFrame, out: Path) -> Path:
-    """Peak memory and the method's own share of it (peak - base) per method and task."""
-    ok = ok.assign(above_base_mb=ok.peak_mb - ok.base_mb)
-    panels = [("peak_mb", "peak memory (MiB)"), ("above_base_mb", "peak - base (MiB)")]
+    """Peak memory and the method's own share of it (peak - start) per method and task."""
+    ok = ok.assign(above_start_mb=ok.peak_mb - ok.start_mb)
+    panels = [("peak_mb", "peak memory (MiB)"), ("above_start_mb", "peak - start (MiB)")]
     return _bars(ok, panels, False, out / "memory.png")
 
 

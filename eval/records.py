@@ -1,8 +1,10 @@
 """Result records: one :class:`Record` per (method, task, seed), and its curves.
 
 A run folder holds ``records.csv`` (one row per record), ``curves.json`` (ROC and faithfulness
-curve per row) and ``run.json`` (command and machine). Every file is written to a temporary file
-beside it and renamed into place, so a reader never sees a half-written file.
+curve per row) and ``run.json`` (command and machine); what each run found (scores, trace) is
+written by :mod:`eval.found`. Every file is written to a temporary file beside it and renamed
+into place, so a reader never sees a half-written file. Files of older runs still read: a column
+they lack gets its default, and renamed columns (``base_mb`` -> ``start_mb``) are mapped.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import io
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 RECORDS = "records.csv"
@@ -21,6 +23,7 @@ RUN_INFO = "run.json"
 NAN = math.nan
 
 STATUS_OK = "ok"
+RENAMED = {"base_mb": "start_mb"}  # old column name -> new, for files of older runs
 
 
 @dataclass
@@ -32,7 +35,10 @@ class Record:
     cpr / cmd: areas of the faithfulness curve over the circuit fraction, as MIB computes them;
     cpr_log / cmd_log: the same over log10(fraction), normalised (eval.metrics.curve_area).
     seconds: wall time of the method call; eval_seconds: of the faithfulness evaluation.
-    peak_mb / base_mb: memory peak during the method and memory when it started (eval.cost);
+    steps / stopped_early / final_loss: the method's trace summary (optimisation steps, whether
+    it stopped on a plateau, final faithfulness loss with the fully ablated model at ~1); empty
+    (None / NaN) for a method without them. The whole trace is in ``traces/`` (eval.found).
+    peak_mb / start_mb: memory peak during the method and memory when it started (eval.cost);
     memory says what they measure (``cuda-allocator``, ``cpu-rss-process``, ``cpu-rss-shared``).
     """
 
@@ -56,8 +62,11 @@ class Record:
     metric_ablated: float = NAN
     seconds: float = NAN
     eval_seconds: float = NAN
+    steps: int | None = None
+    stopped_early: bool | None = None
+    final_loss: float = NAN
     peak_mb: float = NAN
-    base_mb: float = NAN
+    start_mb: float = NAN
     memory: str = ""
     device: str = ""
     torch_version: str = ""
@@ -87,7 +96,24 @@ class Curves:
 
 
 FIELDS = [f.name for f in fields(Record)]
+REQUIRED = [f.name for f in fields(Record) if f.default is MISSING]
 _PARSE = {"str": str, "int": int, "float": float, "bool": lambda s: s == "True"}
+
+
+def _parser(type_name: str):
+    """The CSV parser of a field type; ``X | None`` reads an empty cell as None."""
+    base, _, optional = type_name.partition(" | ")
+    parse = _PARSE[base]
+    return (lambda s: None if s == "" else parse(s)) if optional else parse
+
+
+_PARSERS = {f.name: _parser(str(f.type)) for f in fields(Record)}
+_FLOATS = {f.name for f in fields(Record) if f.type == "float"}
+
+
+def run_name(method: str, task: str, seed: int) -> str:
+    """The file stem of one run's files (logs, scores, traces): ``<method>__<task>__seed<s>``."""
+    return f"{method}__{task}__seed{seed}"
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -112,12 +138,17 @@ def records_to_csv(records: list[Record]) -> str:
 
 
 def records_from_csv(text: str) -> list[Record]:
+    """Records from CSV text; columns an older file lacks get their defaults."""
     reader = csv.DictReader(io.StringIO(text))
-    missing = set(FIELDS) - set(reader.fieldnames or [])
+    columns = {RENAMED.get(c, c) for c in reader.fieldnames or []}
+    missing = set(REQUIRED) - columns
     if missing:
         raise ValueError(f"records file lacks columns {sorted(missing)}")
-    types = {f.name: _PARSE[str(f.type)] for f in fields(Record)}
-    return [Record(**{k: types[k](row[k]) for k in FIELDS}) for row in reader]
+    out = []
+    for row in reader:
+        row = {RENAMED.get(k, k): v for k, v in row.items()}
+        out.append(Record(**{k: _PARSERS[k](row[k]) for k in FIELDS if k in row}))
+    return out
 
 
 def _json_safe(value):
@@ -128,6 +159,8 @@ def _json_safe(value):
         return {k: _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
+    if hasattr(value, "tolist"):  # tensors, numpy arrays and scalars
+        return _json_safe(value.tolist())
     return value
 
 
@@ -136,8 +169,9 @@ def to_json(value) -> str:
 
 
 def record_from_dict(d: dict) -> Record:
-    """A record from its JSON form (None -> NaN)."""
-    return Record(**{k: NAN if v is None else v for k, v in d.items()})
+    """A record from its JSON form (None -> NaN in float fields)."""
+    d = {RENAMED.get(k, k): v for k, v in d.items()}
+    return Record(**{k: NAN if v is None and k in _FLOATS else v for k, v in d.items()})
 
 
 def curves_from_dict(d: dict) -> Curves:

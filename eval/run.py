@@ -6,7 +6,8 @@
 
 Each (method, task, seed) runs in its own process (eval.isolate), so its CPU peak memory is its
 own. Results go to ``DIR`` (default ``results/runs/<timestamp>/``): records.csv,
-curves.json, run.json, summary.md, plots/ and logs/ (each worker's output).
+curves.json, run.json, summary.md, plots/, logs/ (each worker's output), and scores/ and
+traces/ (what each run found, eval.found); the README's "Output" section lists the columns.
 
 Exit codes: 0 all ran; 1 a method or task failed, a plot failed, or ``--check`` found a
 regression; 2 bad input (unknown name, ``--seeds 0``, unwritable folder, bad baseline), before any
@@ -27,7 +28,7 @@ from eval.baseline import BaselineError, build_baseline, check, load_baseline, w
 from eval.isolate import run_isolated
 from eval.records import RECORDS, RUN_INFO, Curves, Record, atomic_write_text, to_json, write_run
 from eval.summary import machine_info, write_summary
-from eval.worker import Job, import_plugins, run_job
+from eval.worker import Job, import_plugins, run_and_save
 
 ABLATION_CHOICES = (
     "resample",
@@ -45,10 +46,10 @@ class Plan:
     methods: list[str]
     tasks: list[str]
     skipped: dict[str, str]  # task -> why it can't run here
-    ablations: dict[str, str]  # task -> ablation
+    ablations: dict[str, str]  # task -> ablation (a concrete kind: defaults resolved here)
+    ns: dict[str, int]  # task -> examples per run
     seeds: int
     device: str
-    n: int | None
     out: Path
     plugins: tuple[str, ...] = ()
     inline: bool = False
@@ -172,10 +173,11 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
     method_keys, task_keys = methods.resolve(args.methods), tasks.resolve(args.tasks)
     baseline = load_baseline(args.check) if args.check else None
     device = resolve_device(args.device)
-    skipped, ablations = {}, {}
+    skipped, ablations, ns = {}, {}, {}
     for key in task_keys:
         task = tasks.get(key)()
         ablations[key] = args.ablation or task.default_ablation
+        ns[key] = args.n or task.default_n
         reason = task.unavailable_reason()
         if reason is None and ablations[key] not in task.ablations:
             has = ", ".join(task.ablations)
@@ -187,9 +189,9 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
         task_keys,
         skipped,
         ablations,
+        ns,
         args.seeds,
         device,
-        args.n,
         out=prepare_out(args.out, args.overwrite),
         plugins=tuple(args.plugin),
         inline=args.inline,
@@ -199,7 +201,7 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
         command="python -m eval.run " + shlex.join(argv),
     )
     plan.jobs = [
-        Job(m, t, s, device, args.n, ablations[t], plan.plugins, args.threads)
+        Job(m, t, s, ablations[t], ns[t], device, plan.plugins, args.threads)
         for t in task_keys
         if t not in skipped
         for m in method_keys
@@ -234,9 +236,9 @@ def execute(plan: Plan) -> int:
         for job in bar:
             bar.set_postfix_str(f"{job.method} on {job.task}, seed {job.seed}")
             rec, cur = (
-                run_job(job, isolated=False)
+                run_and_save(job, plan.out, isolated=False)
                 if plan.inline
-                else run_isolated(job, plan.out / "logs")
+                else run_isolated(job, plan.out)
             )
             records.append(rec)
             if rec.ok:

@@ -10,41 +10,36 @@ Workload (issue 2): a GPT-2-small-shaped random model, batch 8 x 16 tokens, floa
 - ``ipd_full_logits``: the same, unembedding every position (for transparency).
 - ``layerwise``: the first write-up's scheme, O(n_layers) hooked forward passes per step
   (:mod:`eval.layerwise`).
-Each variant runs in a process of its own so its peak memory is its own: peak RSS on CPU
-(``ru_maxrss``), ``torch.cuda.max_memory_allocated`` on GPU. Times are medians over
-``repeats`` steps after one warm-up step, with device synchronisation around the timer.
+Each variant runs in a process of its own (:func:`eval.isolate.call_in_child`) so its peak
+memory is its own, measured as the runner measures a method (:class:`eval.cost.MemoryProbe`):
+peak RSS on CPU (``ru_maxrss``), ``torch.cuda.max_memory_allocated`` on GPU. Times are medians
+over ``repeats`` steps after one warm-up step, with device synchronisation around the timer
+(:func:`eval.cost.timed`).
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
 import platform
-import resource
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import torch
 
+from eval.cost import MemoryProbe, timed
+from eval.isolate import call_in_child
 from eval.shapes import gpt2_small_shaped
 
 BATCH, POS = 8, 16
+# Imported once by the CPU forkserver. Not eval.speed itself: under ``python -m eval.speed`` each
+# child runs it as ``__mp_main__``, which warns when it was imported before.
+PRELOAD = ["eval.isolate", "eval.layerwise", "eval.shapes", "patching", "transformer_lens"]
 
 
-def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _step_fn(variant: str, device: str):
+def step_fn(variant: str, device: str):
     """Build the model and data for ``variant`` and return a zero-argument step function."""
     torch.manual_seed(0)
     model = gpt2_small_shaped(device=device)
@@ -91,56 +86,35 @@ def _step_fn(variant: str, device: str):
 
 def measure(variant: str, device: str, repeats: int) -> dict:
     """Run one variant in this process: median step seconds and peak memory."""
-    step = _step_fn(variant, device)
-    base_mb = _rss_mb()
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        base_mb = torch.cuda.memory_allocated() / 2**20
+    step = step_fn(variant, device)
+    probe = MemoryProbe(device, isolated=True)
+    start_mb = probe.start()
     step()  # warm-up
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        step()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else _rss_mb()
-    times.sort()
+    times = sorted(timed(step, device)[1] for _ in range(repeats))
     return {
         "seconds": times[len(times) // 2],
         "all_seconds": times,
-        "peak_mb": peak,
-        "base_mb": base_mb,
+        "peak_mb": probe.peak(),
+        "base_mb": start_mb,  # memory at the start (the runner's start_mb); key kept for readers
     }
 
 
-def _in_child(variant: str, device: str, repeats: int, threads: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "r.json"
-        cmd = [
-            sys.executable,
-            "-X",
-            "faulthandler",
-            "-m",
-            "eval.speed",
-            "--child",
-            variant,
-            "--device",
-            device,
-            "--repeats",
-            str(repeats),
-            "--out",
-            str(out),
-            "--threads",
-            str(threads),
-        ]
-        subprocess.run(cmd, check=True)
-        return json.loads(out.read_text())
+def measure_in_child(variant: str, device: str, repeats: int, threads: int) -> dict:
+    """The child's entry: ``threads`` torch threads (0: torch's default), then :func:`measure`."""
+    faulthandler.enable()
+    if threads:
+        torch.set_num_threads(threads)
+    return measure(variant, device, repeats)
 
 
 def run(device: str, repeats: int, layerwise_repeats: int, threads: int = 0) -> dict:
-    res = {v: _in_child(v, device, repeats, threads) for v in ("plain", "ipd", "ipd_full_logits")}
-    res["layerwise"] = _in_child("layerwise", device, layerwise_repeats, threads)
+    from eval import speed  # this module by its import name, so a child can unpickle the target
+
+    def in_child(variant: str, n: int) -> dict:
+        return call_in_child(speed.measure_in_child, (variant, device, n, threads), device, PRELOAD)
+
+    res = {v: in_child(v, repeats) for v in ("plain", "ipd", "ipd_full_logits")}
+    res["layerwise"] = in_child("layerwise", layerwise_repeats)
     return {
         "workload": f"GPT-2-small-shaped random model, batch {BATCH} x {POS} tokens, "
         f"float32, {device}",
@@ -178,9 +152,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--layerwise-repeats", type=int, default=2)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument(
-        "--child", choices=["plain", "ipd", "ipd_full_logits", "layerwise"], help=argparse.SUPPRESS
-    )
     a = p.parse_args(argv)
     if a.repeats < 1 or a.layerwise_repeats < 1:
         p.error("--repeats and --layerwise-repeats must be >= 1")
@@ -191,9 +162,6 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--threads must be >= 0")
     if a.threads:
         torch.set_num_threads(a.threads)
-    if a.child:
-        Path(a.out).write_text(json.dumps(measure(a.child, a.device, a.repeats)))
-        return 0
     result = run(a.device, a.repeats, a.layerwise_repeats, a.threads)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,40 +1,44 @@
-"""Run one (method, task, seed) and score it; ``python -m eval.worker`` runs one in its own process.
+"""Run one (method, task, seed): problem -> method -> evaluate -> record, and save what it found.
 
 The order matters for a fair benchmark: the method sees only a ``Problem`` (model, data,
-ablation, metric); the ground truth is read after the method has returned, by the evaluator.
-
-    python -m eval.worker --job '{"method": "eap", "task": "ioi", "seed": 0, ...}' --result R.json
-
-writes ``{"record": ..., "curves": ...}`` to ``R.json`` (atomically) and exits 0, also when the
-method fails (the record's status then says why).
+ablation, metric; :func:`tasks.problem.build_problem`); the ground truth is read after the
+method has returned, by the evaluator. :func:`run_and_save` is the one path of a job, in the
+runner's process (``--inline``) or in a child process of its own (:mod:`eval.isolate`, whose
+child calls :func:`job_result`).
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
-import sys
 import traceback
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
+from torch import Tensor
 
 from eval.cost import MemoryProbe, timed
-from eval.evaluate import evaluate
-from eval.records import Curves, Record, atomic_write_text, to_json
+from eval.evaluate import Evaluation, evaluate
+from eval.found import trace_dict, trace_summary, write_found
+from eval.records import Curves, Record
+from tasks.problem import UnsupportedGraphError, build_problem
 
 
 @dataclass(frozen=True)
 class Job:
-    """One unit of work. ``n``/``ablation`` None: the task's ``default_n``/``default_ablation``."""
+    """One unit of work, fully resolved by the runner's plan (no defaults left to look up).
+
+    ablation: the concrete ablation kind (the plan resolves a task's default); n: examples.
+    """
 
     method: str
     task: str
     seed: int
+    ablation: str
+    n: int
     device: str = "cpu"
-    n: int | None = None
-    ablation: str | None = None
     plugins: tuple[str, ...] = field(default_factory=tuple)
     threads: int = 1
 
@@ -48,6 +52,17 @@ class Job:
         return cls(**d)
 
 
+@dataclass
+class Outcome:
+    """A job's record and curves, and what the method found (None/empty when it did not return)."""
+
+    record: Record
+    curves: Curves
+    edges: list[str] = field(default_factory=list)
+    scores: Tensor | None = None
+    trace: dict[str, Any] = field(default_factory=dict)
+
+
 def import_plugins(plugins) -> None:
     """Import modules that register extra tasks or methods (e.g. test-only entries)."""
     for name in plugins:
@@ -59,73 +74,73 @@ def one_line(exc: BaseException) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
-def run_job(job: Job, isolated: bool = True) -> tuple[Record, Curves]:
-    """Run ``job``; never raises for a failing task or method (the record's status says why)."""
-    from methods.base import get_method
-    from tasks.base import get_task
-
-    record = Record(job.method, job.task, job.ablation or "", job.seed, device=job.device)
-    record.torch_version = torch.__version__
-    curves = Curves(job.method, job.task, record.ablation, job.seed)
-    torch.set_num_threads(job.threads)
-    try:
-        import_plugins(job.plugins)
-        task = get_task(job.task)
-        method = get_method(job.method, seed=job.seed)
-        record.ablation = curves.ablation = job.ablation or task.default_ablation
-        _run(job, task, method, record, curves, isolated)
-    except Exception as exc:  # a failing method is a result, not a crash of the run
-        traceback.print_exc()
-        record.status = f"error: {one_line(exc)}"
-    return record, curves
-
-
-def _run(job: Job, task, method, record: Record, curves: Curves, isolated: bool) -> None:
-    from methods.base import Problem
-    from patching import PatchableModel
-
-    record.n = job.n or task.default_n
-    record.signed = bool(type(method).signed)
-    data = task.make_data(record.n, job.seed).to(job.device)
-    config = method.graph.config(data.clean.shape[1])  # the graph the method works on
-    try:
-        task.check_graph(config)
-    except ValueError as exc:  # e.g. no per-position ground truth for this task
-        record.status = f"skipped: {one_line(exc)}"
-        return
-    pm = PatchableModel(task.load_model(job.device), config)
-    problem = Problem.from_task(task, pm, data, record.ablation)
-    problem.check_signal()
-    record.n_edges = pm.graph.n_edges
-
-    probe = MemoryProbe(job.device, isolated)
-    record.memory = probe.kind
-    record.base_mb = probe.start()
-    scores, record.seconds = timed(lambda: method(problem), job.device)
-    record.peak_mb = probe.peak()
-
-    truth_names = task.ground_truth(pm.graph, record.ablation)  # only the evaluator reads it
-    truth = pm.graph.edge_mask(truth_names).bool().numpy()
-    record.n_true_edges = int(truth.sum())
-    ev, record.eval_seconds = timed(
-        lambda: evaluate(problem, scores.numpy(), truth, record.signed), job.device
-    )
-    for name in ("auc", "ap", "precision_at_k", "cpr", "cmd", "cpr_log", "cmd_log"):
-        setattr(record, name, getattr(ev, name))
+def score(record: Record, curves: Curves, ev: Evaluation) -> None:
+    """Put the evaluator's measures into the record (scalars) and the curves (lists)."""
+    record.auc, record.ap, record.precision_at_k = ev.auc, ev.ap, ev.precision_at_k
+    record.cpr, record.cmd, record.cpr_log, record.cmd_log = ev.cpr, ev.cmd, ev.cpr_log, ev.cmd_log
     record.metric_clean, record.metric_ablated = ev.metric_clean, ev.metric_ablated
     curves.fpr, curves.tpr = ev.fpr, ev.tpr
     curves.fractions, curves.n_kept, curves.faithfulness = ev.fractions, ev.n_kept, ev.faithfulness
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run one (method, task, seed) of eval.run.")
-    parser.add_argument("--job", required=True, help="the job as JSON (eval.worker.Job)")
-    parser.add_argument("--result", required=True, help="where to write the result JSON")
-    args = parser.parse_args(argv)
-    record, curves = run_job(Job.from_json(args.job), isolated=True)
-    atomic_write_text(args.result, to_json({"record": asdict(record), "curves": asdict(curves)}))
-    return 0
+def run_job(job: Job, isolated: bool = True) -> Outcome:
+    """Run ``job``; never raises for a failing task or method (the record's status says why)."""
+    record = Record(job.method, job.task, job.ablation, job.seed, n=job.n, device=job.device)
+    record.torch_version = torch.__version__
+    outcome = Outcome(record, Curves(job.method, job.task, job.ablation, job.seed))
+    torch.set_num_threads(job.threads)
+    try:
+        import_plugins(job.plugins)
+        _run(job, outcome, isolated)
+    except UnsupportedGraphError as exc:  # e.g. no per-position ground truth for this task
+        record.status = f"skipped: {one_line(exc.__cause__ or exc)}"  # the task's own words
+    except Exception as exc:  # a failing method is a result, not a crash of the run
+        traceback.print_exc()
+        record.status = f"error: {one_line(exc)}"
+    return outcome
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _run(job: Job, out: Outcome, isolated: bool) -> None:
+    from methods.base import get_method
+    from tasks.base import get_task
+
+    task, method = get_task(job.task), get_method(job.method, seed=job.seed)
+    rec = out.record
+    rec.signed = bool(type(method).signed)
+    problem = build_problem(task, method.graph, job.n, job.seed, job.ablation, job.device)
+    graph = problem.model.graph
+    rec.n_edges, out.edges = graph.n_edges, list(graph.edge_names)
+
+    probe = MemoryProbe(job.device, isolated)
+    rec.memory, rec.start_mb = probe.kind, probe.start()
+    scores, rec.seconds = timed(lambda: method(problem), job.device)  # checks the signal if needed
+    rec.peak_mb = probe.peak()
+    out.scores, out.trace = scores, trace_dict(method.trace)
+    rec.steps, rec.stopped_early, rec.final_loss = trace_summary(out.trace)
+
+    truth = graph.edge_mask(task.ground_truth(graph, job.ablation)).bool().numpy()  # evaluator only
+    rec.n_true_edges = int(truth.sum())
+    ev, rec.eval_seconds = timed(
+        lambda: evaluate(problem, scores.numpy(), truth, rec.signed), job.device
+    )
+    score(rec, out.curves, ev)
+
+
+def run_and_save(job: Job, out: str | Path, isolated: bool) -> tuple[Record, Curves]:
+    """Run ``job`` and write its scores and trace into the run folder ``out`` (eval.found)."""
+    outcome = run_job(job, isolated)
+    if outcome.scores is not None:
+        try:
+            write_found(
+                out, job.method, job.task, job.seed, outcome.edges, outcome.scores, outcome.trace
+            )
+        except Exception as exc:  # the measures stand; the record says what was not kept
+            traceback.print_exc()
+            outcome.record.status = f"error: scores or trace not saved: {one_line(exc)}"
+    return outcome.record, outcome.curves
+
+
+def job_result(job_json: str, out: str) -> dict:
+    """The child process's entry (eval.isolate): run a job, its record and curves as JSON."""
+    record, curves = run_and_save(Job.from_json(job_json), out, isolated=True)
+    return {"record": asdict(record), "curves": asdict(curves)}

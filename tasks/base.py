@@ -2,7 +2,7 @@
 
 A task supplies a model, clean and corrupted batches, a metric, a divergence from the clean
 output, its default ablation and the ground-truth edge set. Only the evaluator reads the ground
-truth; methods see a :class:`methods.base.Problem`, which has no access to it.
+truth; methods see a :class:`tasks.problem.Problem`, which has no access to it.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from eval.speed import _step_fn
+from eval.speed import step_fn
 
 pytestmark = pytest.mark.benchmark
 
@@ -28,12 +28,12 @@ def _threads():
 @pytest.mark.parametrize("variant", ["plain", "ipd", "ipd_full_logits"])
 def test_step(benchmark, variant):
     benchmark.group = "gpt2-small-shaped step, batch 8 x 16"
-    step = _step_fn(variant, "cpu")
+    step = step_fn(variant, "cpu")
     step()  # warm-up
     benchmark.pedantic(step, rounds=3, iterations=1)
 
 
 def test_layerwise_step(benchmark):
     benchmark.group = "gpt2-small-shaped step, batch 8 x 16"
-    step = _step_fn("layerwise", "cpu")
+    step = step_fn("layerwise", "cpu")
     benchmark.pedantic(step, rounds=1, iterations=1)

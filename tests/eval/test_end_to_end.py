@@ -6,10 +6,9 @@ import json
 
 import pytest
 
-from eval import run, worker
+from eval import run
 from eval.baseline import load_baseline
-from eval.records import read_curves, read_records
-from eval.worker import Job
+from eval.records import read_curves, read_records, run_name
 
 TINY = ["--plugin", "tests.eval.tiny", "--tasks", "_test-tiny"]
 
@@ -44,7 +43,8 @@ def test_isolated_run(tiny, tmp_path, capsys):
     assert 0 < grad.cpr < 1 and grad.cmd == pytest.approx(0.999 - grad.cpr, abs=1e-9)
     assert 0 < grad.cpr_log < grad.cpr  # the small circuits, weighed more on a log axis, lose more
     assert grad.memory == "cpu-rss-process" and grad.seconds > 0
-    assert grad.base_mb > 50 and grad.peak_mb > grad.base_mb - 2  # ru_maxrss vs rss: ~pages apart
+    assert grad.start_mb > 50 and grad.peak_mb > grad.start_mb - 2  # ru_maxrss vs rss: ~pages apart
+    assert grad.steps is None and grad.final_loss != grad.final_loss  # no trace: empty summary
     assert 0 <= recs["_test-random", "_test-tiny"].auc <= 1
     assert recs["_test-broken", "_test-tiny"].status == "error: RuntimeError: deliberately broken"
     crash = recs["_test-crash", "_test-tiny"].status
@@ -66,6 +66,12 @@ def test_isolated_run(tiny, tmp_path, capsys):
     plots = {p.name for p in (out / "plots").iterdir()}
     assert {"roc__test-tiny.png", "faithfulness__test-tiny.png", "auc_heatmap.png"} <= plots
     assert (out / "logs" / "_test-crash___test-tiny__seed0.log").exists()
+    # the isolated children kept what the successful runs found, and only those
+    kept = {run_name(m, "_test-tiny", 0) for m in ("_test-grad", "_test-random")}
+    assert {p.name for p in (out / "scores").iterdir()} == {
+        f"{k}.{ext}" for k in kept for ext in ("csv", "pt")
+    }
+    assert {p.name for p in (out / "traces").iterdir()} == {f"{k}.json" for k in kept}
     entries = load_baseline(baseline)["entries"]
     assert sorted(e["method"] for e in entries) == ["_test-grad", "_test-random"]
 
@@ -115,12 +121,3 @@ def test_ablation_without_ground_truth_is_skipped(tiny, tmp_path, capsys):
         r.status == "skipped: no ground truth under mean ablation (has: resample, zero)"
         for r in recs
     )
-
-
-def test_worker_cli_writes_a_result(tiny, tmp_path):
-    result = tmp_path / "r.json"
-    job = Job("_test-grad", "_test-tiny", 0, plugins=("tests.eval.tiny",))
-    assert worker.main(["--job", job.to_json(), "--result", str(result)]) == 0
-    data = json.loads(result.read_text())
-    assert data["record"]["status"] == "ok" and data["record"]["auc"] == 1.0
-    assert len(data["curves"]["faithfulness"]) == 10

@@ -8,15 +8,11 @@ import torch
 
 from eval import metrics
 from eval.evaluate import evaluate, masks_per_chunk, metric_of_masks
-from methods.base import Problem
-from patching import PatchableModel
 
 
 @pytest.fixture(scope="module")
-def problem(tiny):
-    task = tiny.TinyTask()
-    pm = PatchableModel(task.load_model())
-    return Problem.from_task(task, pm, task.make_data(4, seed=3), "resample")
+def problem(tiny_problem):
+    return tiny_problem
 
 
 def test_batched_equals_one_forward_per_mask(problem):

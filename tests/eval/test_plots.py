@@ -26,7 +26,7 @@ def _stored_run(folder):
                         cpr=0.8,
                         seconds=rng.uniform(1, 9),
                         peak_mb=900.0,
-                        base_mb=700.0,
+                        start_mb=700.0,
                     )
                 )
                 fpr = np.sort(rng.uniform(size=30))

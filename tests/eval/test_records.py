@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict
 
@@ -15,6 +16,9 @@ from eval.records import (
     atomic_write_text,
     read_curves,
     read_records,
+    record_from_dict,
+    records_to_csv,
+    to_json,
     write_run,
 )
 
@@ -43,7 +47,10 @@ def test_round_trip(tmp_path):
             cmd=0.1,
             seconds=12.5,
             peak_mb=1234.5,
-            base_mb=800.25,
+            start_mb=800.25,
+            steps=252,
+            stopped_early=True,
+            final_loss=0.0043,
             memory="cpu-rss-process",
             device="cpu",
             torch_version="2.13.0+cpu",
@@ -99,3 +106,33 @@ def test_read_rejects_other_files(tmp_path):
     (tmp_path / RECORDS).write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="lacks columns"):
         read_records(tmp_path)
+
+
+OLD_HEADER = (
+    "method,task,ablation,seed,status,n,n_edges,n_true_edges,signed,auc,ap,precision_at_k,cpr,"
+    "cmd,cpr_log,cmd_log,metric_clean,metric_ablated,seconds,eval_seconds,peak_mb,base_mb,memory,"
+    "device,torch_version"
+)
+
+
+def test_records_of_an_older_run_read(tmp_path):
+    """A records.csv from before the trace columns and the base_mb -> start_mb rename."""
+    row = "ipd,ioi,resample,0,ok,32,100,10,False,0.9,0.5,0.4,0.8,0.2,0.7,0.3,2.0,0.5,1.5,0.25,"
+    row += "900.0,700.5,cpu-rss-process,cpu,2.13.0"
+    (tmp_path / RECORDS).write_text(f"{OLD_HEADER}\n{row}\n")
+    (rec,) = read_records(tmp_path)
+    assert (rec.method, rec.auc, rec.peak_mb, rec.start_mb) == ("ipd", 0.9, 900.0, 700.5)
+    assert rec.steps is None and rec.stopped_early is None and math.isnan(rec.final_loss)
+    # and it is written back in today's columns
+    header = records_to_csv([rec]).splitlines()[0].split(",")
+    assert {"steps", "stopped_early", "final_loss", "start_mb"} <= set(header)
+    assert "base_mb" not in header
+
+
+def test_json_record_keeps_empty_trace_columns_empty():
+    rec = Record("eap", "ioi", "resample", 0)
+    back = record_from_dict(json.loads(to_json(asdict(rec))))
+    assert back.steps is None and back.stopped_early is None
+    assert math.isnan(back.final_loss) and math.isnan(back.start_mb)  # null -> NaN in floats
+    old = {k: v for k, v in asdict(rec).items() if k != "start_mb"} | {"base_mb": 512.0}
+    assert record_from_dict(old).start_mb == 512.0

@@ -4,6 +4,7 @@
 by |metric gradient| on seed 0's data, so the ``_test-grad`` method (the same gradient) recovers
 it exactly on seed 0: AUC 1, precision@k 1. ``_test-random`` scores at random, ``_test-broken``
 raises, ``_test-crash`` kills its process, and ``_test-unavailable`` can't run here.
+``_test-flat`` is ``_test-tiny`` with corrupted = clean: its metric gives no signal.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import os
 
 import torch
 
-from methods.base import Method, Problem, register_method
+from methods.base import Method, register_method
 from patching import PatchableModel
 from tasks.base import Task, TaskData, register_task
+from tasks.problem import Problem
 from tests.models import tiny_model
 
 POS, VOCAB = 5, 20
@@ -77,6 +79,18 @@ class UnavailableTask(TinyTask):
 
     def unavailable_reason(self):
         return "needs hardware this machine lacks"
+
+
+@register_task("_test-flat")
+class FlatTask(TinyTask):
+    description = "test only: corrupted = clean, so the metric gives no signal"
+
+    def _make_data(self, n: int, seed: int) -> TaskData:
+        data = super()._make_data(n, seed)
+        return TaskData(data.clean, data.clean.clone(), data.answer_mask, data.answers)
+
+    def _ground_truth(self, graph, ablation):
+        return set(graph.edge_names[:3])
 
 
 @register_method("_test-grad")
