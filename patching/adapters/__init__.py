@@ -32,16 +32,17 @@ def to_spec(model) -> ModelSpec:
 
 
 def _from_bridge(bridge) -> ModelSpec:
-    """A ``TransformerBridge`` wraps a ``transformers`` model and keeps its weights there (also
-    after ``enable_compatibility_mode()``, whose weight processing is written back into it), so
-    the wrapped model is read."""
-    from patching.adapters import hf
+    """A ``TransformerBridge`` wraps a ``transformers`` model (or TransformerLens 4's native
+    model) and keeps its weights there (also after ``enable_compatibility_mode()``, whose weight
+    processing is written back into it), so the wrapped model is read."""
+    from patching.adapters import hf, native
 
     inner = bridge.original_model
+    if native.is_native(inner):
+        return native.from_native(inner)
     if not hf.is_hf_causal_lm(inner):
         raise NotImplementedError(
-            f"a TransformerBridge over a {type(inner).__name__} (not a transformers model, e.g. "
-            "a TransformerLens-native model) has no adapter yet"
+            f"a TransformerBridge over a {type(inner).__name__} has no adapter"
         )
     return hf.from_hf(inner)
 
