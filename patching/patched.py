@@ -19,11 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from patching.adapters import to_spec
-from patching.adapters.spec import Attention, ModelSpec
+from patching.adapters.spec import Attention, ModelSpec, Norm
 from patching.graph import EdgeGraph, GraphConfig
 
 
@@ -122,7 +123,13 @@ def _mix_product(masks: Tensor, stack: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class _Heads:
-    """A layer's projection weights, stacked once so each layer needs one or two bmms.
+    """A layer's projection weights, stacked once so each layer needs one or two bmms, with the
+    pre-attention norm's weight (and LayerNorm bias) folded in.
+
+    The q/k/v inputs are ``3H`` separate rows per layer, so the normalised rows are never
+    materialised: ``norm(x) @ W + b = inv * (xc @ (w * W)) + (beta @ W + b)`` with ``xc`` the
+    centred (LayerNorm) or raw (RMSNorm) input and ``inv`` its per-row inverse scale; the
+    elementwise work then runs on the small ``[rows, tokens, d_head]`` projections.
 
     Without grouping (``group == 1``) q, k, v are one fused weight (``[3H, D, dh]`` when q/k/v
     are separate destinations, else ``[H, D, 3dh]``). With grouped-query attention the k/v rows
@@ -131,28 +138,47 @@ class _Heads:
     """
 
     spec: Attention
+    norm: Norm
     group: int
     w_in: Tensor | None  # fused (group == 1)
     b_in: Tensor | None
-    w_kv: Tensor | None  # grouped (group > 1)
+    w_q: Tensor | None  # grouped (group > 1)
+    b_q: Tensor | None
+    w_kv: Tensor | None
     b_kv: Tensor | None
     const_bo: Tensor  # b_O as a constant of downstream inputs (0 when a post-norm owns it)
 
 
-def _stack_heads(a: Attention, split: bool) -> _Heads:
+def _fold(norm: Norm, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Fold the norm's weight and bias into projection weights ``w [n, D, k]``, ``b [n, 1, k]``
+    (in float32 at least, rounded once to the model's dtype)."""
+    if norm.kind == "none":
+        return w, b
+    wide = torch.promote_types(w.dtype, torch.float32)
+    ww = w.to(wide)
+    if norm.bias is not None:
+        extra = torch.einsum("d,ndk->nk", norm.bias.to(wide), ww)[:, None, :]
+        b = (b.to(wide) + extra).to(b.dtype)
+    if norm.weight is not None:
+        w = (ww * norm.weight.to(wide)[None, :, None]).to(w.dtype)
+    return w, b
+
+
+def _stack_heads(a: Attention, norm: Norm, split: bool) -> _Heads:
     H, Hkv = a.W_Q.shape[0], a.W_K.shape[0]
     g = H // Hkv
     bo = torch.zeros_like(a.b_O) if a.post_norm is not None else a.b_O
     if g == 1:
-        w, b = _fused(a, None, split)
-        return _Heads(a, 1, w, b, None, None, bo)
+        w, b = _fold(norm, *_fused(a, None, split))
+        return _Heads(a, norm, 1, w, b, None, None, None, None, bo)
+    w_q, b_q = _fold(norm, a.W_Q, a.b_Q[:, None, :])
     if split:  # k rows then v rows, each grouped: [2 Hkv, D, dh]
         w_kv = torch.cat([a.W_K, a.W_V], 0)
         b_kv = torch.cat([a.b_K, a.b_V], 0)[:, None, :]
     else:  # [Hkv, D, 2 dh]
         w_kv = torch.cat([a.W_K, a.W_V], -1)
         b_kv = torch.cat([a.b_K, a.b_V], -1)[:, None, :]
-    return _Heads(a, g, None, None, w_kv, b_kv, bo)
+    return _Heads(a, norm, g, None, None, w_q, b_q, *_fold(norm, w_kv, b_kv), bo)
 
 
 def _fused(a: Attention, heads: Tensor | None, split: bool) -> tuple[Tensor, Tensor]:
@@ -166,6 +192,27 @@ def _fused(a: Attention, heads: Tensor | None, split: bool) -> tuple[Tensor, Ten
     if split:  # [3n, D, dh]
         return torch.cat(ws, 0), torch.cat(bs, 0)[:, None, :]
     return torch.cat(ws, -1), torch.cat(bs, -1)[:, None, :]  # [n, D, 3dh]
+
+
+def _norm_parts(norm: Norm, x: Tensor) -> tuple[Tensor, Tensor | None]:
+    """``(xc, inv)`` with ``norm(x) = xc * inv * w + beta``: for RMSNorm the raw input and its
+    per-row inverse scale ``[..., 1]``; for LayerNorm the normalised input (``inv`` None, the
+    fused kernel is cheaper than centring by hand); without a norm ``x`` itself."""
+    if norm.kind == "none":
+        return x, None
+    if norm.kind == "layer":  # the fused kernel (and its fused backward), without the affine
+        return F.layer_norm(x, x.shape[-1:], None, None, norm.eps), None
+    wide = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else None
+    rms = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=wide) / x.shape[-1] ** 0.5
+    return x, torch.rsqrt(rms.square() + norm.eps)  # float32 for 16-bit x
+
+
+def _scaled(t: Tensor, inv: Tensor | None, b: Tensor) -> Tensor:
+    if inv is None:
+        return t + b
+    if inv.dtype != t.dtype:  # 16-bit model: the scale stays float32 until the small result
+        return (t * inv + b).to(t.dtype)
+    return torch.addcmul(b, t, inv)
 
 
 class PatchableModel:
@@ -215,7 +262,7 @@ class PatchableModel:
 
     def _prepare_weights(self) -> None:
         split = self.graph.config.split_qkv
-        self._heads = [_stack_heads(layer.attn, split) for layer in self.spec.layers]
+        self._heads = [_stack_heads(la.attn, la.ln1, split) for la in self.spec.layers]
         self._consts = self._block_constants()
         self._masks: dict[tuple, Tensor] = {}
 
@@ -417,26 +464,36 @@ class PatchableModel:
         H = self.spec.n_heads
         return torch.cat([heads, heads + H, heads + 2 * H])
 
-    def _project(self, layer: int, xn: Tensor, heads: Tensor | None) -> tuple[Tensor, ...]:
-        """q, k, v ``[n, N, dh]`` of ``heads`` (all when None) from normalised inputs
-        ``xn [R, N, D]`` (R = 3n with q/k/v split, else n)."""
+    def _project(
+        self, layer: int, xc: Tensor, inv: Tensor | None, heads: Tensor | None
+    ) -> tuple[Tensor, ...]:
+        """q, k, v ``[n, N, dh]`` of ``heads`` (all when None) from the parts of the normalised
+        inputs (``xc [R, N, D]``, ``inv [R, N, 1]``, see :func:`_norm_parts`; R = 3n with q/k/v
+        split, else n)."""
         hw = self._heads[layer]
         split = self.graph.config.split_qkv
         dh = self.spec.d_head
         if heads is None and hw.group == 1:
             w_in, b_in = hw.w_in, hw.b_in
         elif heads is not None:
-            w_in, b_in = _fused(hw.spec, heads, split)
+            w_in, b_in = _fold(hw.norm, *_fused(hw.spec, heads, split))
         else:  # every head, grouped-query attention: k/v rows projected per group
-            a, N, H = hw.spec, xn.shape[1], self.spec.n_heads
-            Hkv, D = a.W_K.shape[0], xn.shape[2]
-            q = torch.baddbmm(a.b_Q[:, None], xn[:H], a.W_Q)
+            H, N, D = self.spec.n_heads, xc.shape[1], xc.shape[2]
+            n_kv = hw.spec.W_K.shape[0] * (2 if split else 1)
+            # split (not slicing): its backward is one concatenation, not a zero-filled copy each
+            x_q, x_kv = xc.split([H, xc.shape[0] - H]) if split else (xc, xc)
+            i_q, i_kv = (
+                (None, None)
+                if inv is None
+                else (inv.split([H, inv.shape[0] - H]) if split else (inv, inv))
+            )
+            q = _scaled(torch.bmm(x_q, hw.w_q), i_q, hw.b_q)
+            kv = torch.bmm(x_kv.reshape(n_kv, -1, D), hw.w_kv)
+            kv = _scaled(kv, None if i_kv is None else i_kv.reshape(n_kv, -1, 1), hw.b_kv)
             if split:
-                kv = torch.baddbmm(hw.b_kv, xn[H:].reshape(2 * Hkv, -1, D), hw.w_kv)
                 return (q, *kv.view(2 * H, N, dh).split(H, 0))
-            kv = torch.baddbmm(hw.b_kv, xn.reshape(Hkv, -1, D), hw.w_kv).view(H, N, 2 * dh)
-            return (q, *kv.split(dh, -1))
-        proj = torch.baddbmm(b_in, xn, w_in)
+            return (q, *kv.view(H, N, 2 * dh).split(dh, -1))
+        proj = _scaled(torch.bmm(xc, w_in), inv, b_in)
         n = w_in.shape[0] // 3 if split else w_in.shape[0]
         return proj.split(n, 0) if split else proj.split(dh, -1)
 
@@ -466,8 +523,8 @@ class PatchableModel:
         a = spec.layers[layer].attn
         dh, D = spec.d_head, spec.d_model
         R, N = x.shape[1], K * B * P
-        xn = spec.layers[layer].ln1(x.transpose(0, 1).reshape(R, N, D))
-        q, k, v = (t.reshape(-1, K * B, P, dh) for t in self._project(layer, xn, heads))
+        xc, inv = _norm_parts(spec.layers[layer].ln1, x.transpose(0, 1).reshape(R, N, D))
+        q, k, v = (t.reshape(-1, K * B, P, dh) for t in self._project(layer, xc, inv, heads))
         if rot is not None:
             q, k = spec.rotary.apply(q, *rot), spec.rotary.apply(k, *rot)
         scores = (q @ k.transpose(-1, -2)) * a.scale
