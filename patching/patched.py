@@ -202,9 +202,27 @@ def _norm_parts(norm: Norm, x: Tensor) -> tuple[Tensor, Tensor | None]:
         return x, None
     if norm.kind == "layer":  # the fused kernel (and its fused backward), without the affine
         return F.layer_norm(x, x.shape[-1:], None, None, norm.eps), None
-    wide = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else None
-    rms = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=wide) / x.shape[-1] ** 0.5
-    return x, torch.rsqrt(rms.square() + norm.eps)  # float32 for 16-bit x
+    return x, _InvRms.apply(x, norm.eps)
+
+
+class _InvRms(torch.autograd.Function):
+    """``1 / sqrt(mean(x^2) + eps)`` over the last dim, ``[..., 1]`` (float32 for 16-bit ``x``),
+    with a one-pass backward (``-inv^3 / D * x``): half the time of autograd's ``vector_norm``
+    backward on the ``[3H, tokens, d_model]`` q/k/v inputs of a layer."""
+
+    @staticmethod
+    def forward(ctx, x, eps):
+        wide = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else None
+        norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=wide)
+        inv = torch.rsqrt(norm.square_() / x.shape[-1] + eps)
+        ctx.save_for_backward(x, inv)
+        return inv
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, inv = ctx.saved_tensors
+        coef = grad * inv.pow(3) * (-1.0 / x.shape[-1])
+        return x * coef.to(x.dtype), None
 
 
 def _scaled(t: Tensor, inv: Tensor | None, b: Tensor) -> Tensor:
