@@ -163,7 +163,11 @@ def _neox(model, family: str) -> ModelSpec:
         dh = a.head_size
         w = a.query_key_value.weight.detach().view(H, 3, dh, -1).transpose(2, 3)  # [H,3,D,dh]
         b = a.query_key_value.bias
-        b = torch.zeros(H, 3, dh, dtype=w.dtype) if b is None else b.detach().view(H, 3, dh)
+        b = (
+            torch.zeros(H, 3, dh, dtype=w.dtype, device=w.device)
+            if b is None
+            else b.detach().view(H, 3, dh)
+        )
         WO, bO = _out_heads(a.dense.weight, a.dense.bias, H, dh)
         attn = Attention(
             w[:, 0], w[:, 1], w[:, 2], WO, b[:, 0], b[:, 1], b[:, 2], bO, float(a.scaling)

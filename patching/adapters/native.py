@@ -58,7 +58,11 @@ def _attention(a) -> Attention:
     WV, bV = _heads(_raw(a.v), Hkv, dh)
     o = _raw(a.o)
     WO = o.weight.detach().view(-1, H, dh).permute(1, 2, 0)
-    bO = o.bias.detach() if o.bias is not None else torch.zeros(WO.shape[-1], dtype=WO.dtype)
+    bO = (
+        o.bias.detach()
+        if o.bias is not None
+        else torch.zeros(WO.shape[-1], dtype=WO.dtype, device=WO.device)
+    )
     cap = float(a.attn_scores_soft_cap)
     return Attention(
         WQ, WK, WV, WO, bQ, bK, bV, bO, scale=1.0 / float(a.scale), softcap=cap if cap > 0 else None
