@@ -24,8 +24,21 @@ GRAPHS = [
     GraphConfig(positions=6),
     GraphConfig(include_mlp=False),
 ]
-# variants beyond the default tiny model of a family: sequential NeoX, Llama without grouping
-VARIANTS = [("neox", dict(use_parallel_residual=False)), ("llama", dict(num_key_value_heads=4))]
+# variants beyond the default tiny model of a family: sequential NeoX, Llama without grouping,
+# Llama-3 rope scaling
+LLAMA3_ROPE = dict(
+    rope_type="llama3",
+    factor=8.0,
+    low_freq_factor=1.0,
+    high_freq_factor=4.0,
+    original_max_position_embeddings=8,
+    rope_theta=500000.0,
+)
+VARIANTS = [
+    ("neox", dict(use_parallel_residual=False)),
+    ("llama", dict(num_key_value_heads=4)),
+    ("llama", dict(rope_parameters=LLAMA3_ROPE)),  # Llama-3's rescaled rotary frequencies
+]
 
 
 def _tokens(seed: int, shape=(3, 6)):
