@@ -1,6 +1,7 @@
 """Speed and memory of one interpolated-patch step against a plain forward+backward.
 
 ``python -m eval.speed [--out results/speed.json] [--device cpu|cuda] [--repeats 5]``
+``python -m eval.speed --family llama``: the same on a Llama-shaped model (``eval.speed_family``).
 
 Workload (issue 2): a GPT-2-small-shaped random model, batch 8 x 16 tokens, float32.
 - ``plain``: TransformerLens forward + backward with default settings (parameter gradients
@@ -144,6 +145,11 @@ def run(device: str, repeats: int, layerwise_repeats: int, threads: int = 0) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if any(a == "--family" or a.startswith("--family=") for a in args):
+        from eval.speed_family import main as family_main  # a transformers model of that shape
+
+        return family_main(args)
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

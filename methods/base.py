@@ -24,6 +24,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from core.registry import Registry
+from methods.config import check_types
 from patching.graph import GraphOptions
 from tasks.problem import NoSignalError, Problem
 
@@ -40,9 +41,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class MethodConfig:
-    """Fields every method has. Subclasses validate their own fields in ``__post_init__``."""
+    """Fields every method has. Subclasses validate their own fields in ``__post_init__``
+    (calling :func:`methods.config.check_types` first); this one checks the seed's type."""
 
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_types(self)
 
 
 class Method(ABC):

@@ -94,12 +94,17 @@ class Block:
 
 @dataclass(frozen=True)
 class EdgeGraph:
-    """All edges of a model with ``n_layers`` blocks of ``n_heads`` heads (and MLPs if present)."""
+    """All edges of a model with ``n_layers`` blocks of ``n_heads`` heads (and MLPs if present).
+
+    parallel: attention and MLP of a layer read the same residual (GPT-NeoX/Pythia), so the
+        heads of layer l are not upstream of ``m{l}``.
+    """
 
     n_layers: int
     n_heads: int
     has_mlp: bool
     config: GraphConfig = field(default_factory=GraphConfig)
+    parallel: bool = False
 
     def __post_init__(self) -> None:
         if self.n_layers < 1 or self.n_heads < 1:
@@ -115,7 +120,8 @@ class EdgeGraph:
         return 1 + layer * self.srcs_per_layer
 
     def n_up_mlp(self, layer: int) -> int:
-        return self.n_up_attn(layer) + self.n_heads
+        """Sources upstream of ``m{layer}``: the layer's own heads only in sequential blocks."""
+        return self.n_up_attn(layer) + (0 if self.parallel else self.n_heads)
 
     @cached_property
     def sources(self) -> list[str]:
@@ -252,5 +258,6 @@ class EdgeGraph:
         rows = 3 * H if self.config.split_qkv else H
         per = H + M_graph
         attn = sum(rows * (1 + per * layer) for layer in range(L))
-        mlp = sum(1 + per * layer + H for layer in range(L)) if M_graph else 0
+        own = 0 if self.parallel else H
+        mlp = sum(1 + per * layer + own for layer in range(L)) if M_graph else 0
         return (attn + mlp + 1 + per * L) * self.n_pos

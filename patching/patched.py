@@ -1,4 +1,4 @@
-"""The one-pass interpolated-patch forward over a TransformerLens ``HookedTransformer``.
+"""The one-pass interpolated-patch forward over a model read into a neutral ``ModelSpec``.
 
 Contract (shared/DESIGN.md): destination ``d`` reads
 
@@ -16,7 +16,6 @@ the backward pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -24,8 +23,9 @@ import torch.nn.functional as F
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
+from patching.adapters import to_spec
+from patching.adapters.spec import Attention, ModelSpec, Norm
 from patching.graph import EdgeGraph, GraphConfig
-from patching.support import check_supported
 
 
 @dataclass
@@ -121,39 +121,143 @@ def _mix_product(masks: Tensor, stack: Tensor) -> Tensor:
     return torch.einsum("krjp,kjbpd->krbpd", masks, stack)
 
 
-def _fused_norm(module) -> Callable[[Tensor], Tensor]:
-    """A fused-kernel equivalent of a TransformerLens normalisation module (same formula)."""
-    kind = type(module).__name__
-    eps = getattr(module, "eps", None)
-    table: dict[str, Callable[[Tensor], Tensor]] = {
-        "LayerNorm": lambda x: F.layer_norm(x, x.shape[-1:], module.w, module.b, eps),
-        "LayerNormPre": lambda x: F.layer_norm(x, x.shape[-1:], None, None, eps),
-        "RMSNorm": lambda x: F.rms_norm(x, x.shape[-1:], module.w, eps),
-        "RMSNormPre": lambda x: F.rms_norm(x, x.shape[-1:], None, eps),
-        "Identity": lambda x: x,
-    }
-    if kind not in table:
-        raise NotImplementedError(f"normalisation module {kind} is not supported by the graph")
-    return table[kind]
+@dataclass(frozen=True)
+class _Heads:
+    """A layer's projection weights, stacked once so each layer needs one or two bmms, with the
+    pre-attention norm's weight (and LayerNorm bias) folded in.
+
+    The q/k/v inputs are ``3H`` separate rows per layer, so the normalised rows are never
+    materialised: ``norm(x) @ W + b = inv * (xc @ (w * W)) + (beta @ W + b)`` with ``xc`` the
+    centred (LayerNorm) or raw (RMSNorm) input and ``inv`` its per-row inverse scale; the
+    elementwise work then runs on the small ``[rows, tokens, d_head]`` projections.
+
+    Without grouping (``group == 1``) q, k, v are one fused weight (``[3H, D, dh]`` when q/k/v
+    are separate destinations, else ``[H, D, 3dh]``). With grouped-query attention the k/v rows
+    of the query heads of one group are projected together by the group's shared weight
+    (``w_kv``), so nothing is expanded to one copy per query head.
+    """
+
+    spec: Attention
+    norm: Norm
+    group: int
+    w_in: Tensor | None  # fused (group == 1)
+    b_in: Tensor | None
+    w_q: Tensor | None  # grouped (group > 1)
+    b_q: Tensor | None
+    w_kv: Tensor | None
+    b_kv: Tensor | None
+    const_bo: Tensor  # b_O as a constant of downstream inputs (0 when a post-norm owns it)
+
+
+def _fold(norm: Norm, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Fold the norm's weight and bias into projection weights ``w [n, D, k]``, ``b [n, 1, k]``
+    (in float32 at least, rounded once to the model's dtype)."""
+    if norm.kind == "none":
+        return w, b
+    wide = torch.promote_types(w.dtype, torch.float32)
+    ww = w.to(wide)
+    if norm.bias is not None:
+        extra = torch.einsum("d,ndk->nk", norm.bias.to(wide), ww)[:, None, :]
+        b = (b.to(wide) + extra).to(b.dtype)
+    if norm.weight is not None:
+        w = (ww * norm.weight.to(wide)[None, :, None]).to(w.dtype)
+    return w, b
+
+
+def _stack_heads(a: Attention, norm: Norm, split: bool) -> _Heads:
+    H, Hkv = a.W_Q.shape[0], a.W_K.shape[0]
+    g = H // Hkv
+    bo = torch.zeros_like(a.b_O) if a.post_norm is not None else a.b_O
+    if g == 1:
+        w, b = _fold(norm, *_fused(a, None, split))
+        return _Heads(a, norm, 1, w, b, None, None, None, None, bo)
+    w_q, b_q = _fold(norm, a.W_Q, a.b_Q[:, None, :])
+    if split:  # k rows then v rows, each grouped: [2 Hkv, D, dh]
+        w_kv = torch.cat([a.W_K, a.W_V], 0)
+        b_kv = torch.cat([a.b_K, a.b_V], 0)[:, None, :]
+    else:  # [Hkv, D, 2 dh]
+        w_kv = torch.cat([a.W_K, a.W_V], -1)
+        b_kv = torch.cat([a.b_K, a.b_V], -1)[:, None, :]
+    return _Heads(a, norm, g, None, None, w_q, b_q, *_fold(norm, w_kv, b_kv), bo)
+
+
+def _fused(a: Attention, heads: Tensor | None, split: bool) -> tuple[Tensor, Tensor]:
+    """q/k/v weights of ``heads`` (all when None), k/v taken from each head's group."""
+    H, Hkv = a.W_Q.shape[0], a.W_K.shape[0]
+    if heads is None:
+        heads = torch.arange(H, device=a.W_Q.device)
+    kv = heads // (H // Hkv)
+    ws = [a.W_Q[heads], a.W_K[kv], a.W_V[kv]]
+    bs = [a.b_Q[heads], a.b_K[kv], a.b_V[kv]]
+    if split:  # [3n, D, dh]
+        return torch.cat(ws, 0), torch.cat(bs, 0)[:, None, :]
+    return torch.cat(ws, -1), torch.cat(bs, -1)[:, None, :]  # [n, D, 3dh]
+
+
+def _norm_parts(norm: Norm, x: Tensor) -> tuple[Tensor, Tensor | None]:
+    """``(xc, inv)`` with ``norm(x) = xc * inv * w + beta``: for RMSNorm the raw input and its
+    per-row inverse scale ``[..., 1]``; for LayerNorm the normalised input (``inv`` None, the
+    fused kernel is cheaper than centring by hand); without a norm ``x`` itself."""
+    if norm.kind == "none":
+        return x, None
+    if norm.kind == "layer":  # the fused kernel (and its fused backward), without the affine
+        return F.layer_norm(x, x.shape[-1:], None, None, norm.eps), None
+    return x, _InvRms.apply(x, norm.eps)
+
+
+class _InvRms(torch.autograd.Function):
+    """``1 / sqrt(mean(x^2) + eps)`` over the last dim, ``[..., 1]`` (float32 for 16-bit ``x``),
+    with a one-pass backward (``-inv^3 / D * x``): half the time of autograd's ``vector_norm``
+    backward on the ``[3H, tokens, d_model]`` q/k/v inputs of a layer."""
+
+    @staticmethod
+    def forward(ctx, x, eps):
+        wide = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else None
+        norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=wide)
+        inv = torch.rsqrt(norm.square_() / x.shape[-1] + eps)
+        ctx.save_for_backward(x, inv)
+        return inv
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, inv = ctx.saved_tensors
+        coef = grad * inv.pow(3) * (-1.0 / x.shape[-1])
+        return x * coef.to(x.dtype), None
+
+
+def _scaled(t: Tensor, inv: Tensor | None, b: Tensor) -> Tensor:
+    if inv is None:
+        return t + b
+    if inv.dtype != t.dtype:  # 16-bit model: the scale stays float32 until the small result
+        return (t * inv + b).to(t.dtype)
+    return torch.addcmul(b, t, inv)
 
 
 class PatchableModel:
-    """A ``HookedTransformer`` with an edge graph and an exact one-pass patched forward.
+    """A model with an edge graph and an exact one-pass patched forward.
 
+    ``model``: a TransformerLens ``HookedTransformer``, a ``transformers`` causal-LM (GPT-2,
+    GPT-NeoX/Pythia, Llama, Qwen2, Gemma-2), or a hub name / local path loaded with
+    ``transformers``. It is read once into a neutral :class:`ModelSpec` (``self.cfg``).
     The model's parameters are frozen (``requires_grad=False``): discovery learns edge
     coefficients, never weights, and a backward pass must not spend time on weight gradients.
     """
 
     def __init__(self, model, graph_config: GraphConfig | None = None) -> None:
-        check_supported(model.cfg)
-        model.requires_grad_(False)
+        if isinstance(model, str):
+            from patching.adapters.hf import load
+
+            model = load(model)
+        self.spec = to_spec(model)
+        if hasattr(model, "requires_grad_"):
+            model.requires_grad_(False)
         self.model = model
-        self.cfg = model.cfg
         self.graph = EdgeGraph(
-            n_layers=model.cfg.n_layers,
-            n_heads=model.cfg.n_heads,
-            has_mlp=not model.cfg.attn_only,
+            n_layers=self.spec.n_layers,
+            n_heads=self.spec.n_heads,
+            has_mlp=self.spec.has_mlp,
             config=graph_config or GraphConfig(),
+            parallel=self.spec.parallel,
         )
         self._prepare_weights()
 
@@ -162,46 +266,33 @@ class PatchableModel:
         return PatchableModel(self.model, graph_config)
 
     @property
+    def cfg(self) -> ModelSpec:
+        """The model's neutral description (``n_layers``, ``n_heads``, ``d_model``, ...)."""
+        return self.spec
+
+    @property
     def device(self) -> torch.device:
-        return self.model.W_E.device
+        return self.spec.device
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.model.W_E.dtype
+        return self.spec.dtype
 
     def _prepare_weights(self) -> None:
-        """Stack per-head projection weights once, so each layer needs one bmm for q, k, v."""
-        self._w_in, self._b_in, self._w_out, self._b_o = [], [], [], []
-        H = self.cfg.n_heads
-        for block in self.model.blocks:
-            a = block.attn
-            WQ, WK, WV = a.W_Q.detach(), a.W_K.detach(), a.W_V.detach()
-            bQ, bK, bV = a.b_Q.detach(), a.b_K.detach(), a.b_V.detach()
-            if self.graph.config.split_qkv:  # [3H, d_model, d_head]
-                self._w_in.append(torch.cat([WQ, WK, WV], 0))
-                self._b_in.append(torch.cat([bQ, bK, bV], 0)[:, None, :])
-            else:  # [H, d_model, 3 d_head]
-                self._w_in.append(torch.cat([WQ, WK, WV], -1))
-                self._b_in.append(torch.cat([bQ, bK, bV], -1).view(H, 1, -1))
-            self._w_out.append(a.W_O.detach())
-            self._b_o.append(a.b_O.detach())
-        self._attn_scale = [blk.attn.attn_scale for blk in self.model.blocks]
-        self._ln1 = [_fused_norm(blk.ln1) for blk in self.model.blocks]
-        self._ln2 = [
-            _fused_norm(blk.ln2) if hasattr(blk, "ln2") else None for blk in self.model.blocks
-        ]
-        has_final = self.cfg.normalization_type is not None and hasattr(self.model, "ln_final")
-        self._ln_final = _fused_norm(self.model.ln_final) if has_final else (lambda x: x)
+        split = self.graph.config.split_qkv
+        self._heads = [_stack_heads(la.attn, la.ln1, split) for la in self.spec.layers]
         self._consts = self._block_constants()
+        self._masks: dict[tuple, Tensor] = {}
 
     def _block_constants(self) -> dict[str, Tensor]:
         """Constant input of each destination block: the ``b_O`` of every upstream layer."""
-        bo = torch.stack(self._b_o).cumsum(0)  # bo[l] = sum of b_O over layers <= l
+        bo = torch.stack([h.const_bo for h in self._heads]).cumsum(0)  # sum over layers <= l
         zero = torch.zeros_like(bo[0])
         consts = {}
         for layer in range(self.graph.n_layers):
             consts[f"attn{layer}"] = bo[layer - 1] if layer else zero
-            consts[f"mlp{layer}"] = bo[layer]
+            own = layer - 1 if self.spec.parallel else layer
+            consts[f"mlp{layer}"] = bo[own] if own >= 0 else zero
         consts["logits"] = bo[-1]
         return consts
 
@@ -321,17 +412,18 @@ class PatchableModel:
         collect=False,
         live=None,
     ):
-        m, g, cfg = self.model, self.graph, self.cfg
+        spec, g = self.spec, self.graph
         B, P = tokens.shape
         K = 1 if full is None else full.shape[0]
-        D, H = cfg.d_model, cfg.n_heads
-        embed = m.embed(tokens) + m.pos_embed(tokens)  # [B, P, D]
+        D, H = spec.d_model, spec.n_heads
+        embed = spec.embed(tokens)  # [B, P, D]
         shape = (K, g.n_sources, B, P, D)
         alloc = torch.empty if live is None else torch.zeros  # non-live rows stay y - y~ = 0
         stack = alloc(shape, dtype=embed.dtype, device=embed.device)
         needs_grad = full is not None and full.requires_grad and torch.is_grad_enabled()
         grad = torch.zeros(shape, dtype=embed.dtype, device=embed.device) if needs_grad else stack
         vals = None if ablation is None else ablation.values
+        rot = None if spec.rotary is None else spec.rotary.cos_sin(P, embed.dtype, embed.device)
         tokens_ = []
 
         def emit(out: Tensor, start: int, rows: Tensor | None = None, n: int | None = None) -> None:
@@ -357,63 +449,123 @@ class PatchableModel:
             )
 
         emit(embed[None, None], 0)
-        for layer, block in enumerate(m.blocks):
+        for layer, block in enumerate(spec.layers):
             start = 1 + layer * g.srcs_per_layer
             heads = None if live is None else live[start : start + H].nonzero().flatten()
+            if heads is not None and len(heads) and block.attn.post_norm is not None:
+                heads = None  # a post-norm's scale needs every head of the layer
             if heads is None or len(heads) == H:
                 x = read(f"attn{layer}")  # [K, R, B, P, D]
-                emit(self._attention(layer, x, K, B, P), start)
+                emit(self._attention(layer, x, K, B, P, rot), start)
             elif len(heads):  # only the live heads: fewer mixing rows, projections, attention
                 x = read(f"attn{layer}", rows=self._attn_rows(heads))
-                emit(self._attention(layer, x, K, B, P, heads), start, rows=heads, n=H)
+                emit(self._attention(layer, x, K, B, P, rot, heads), start, rows=heads, n=H)
             if g.has_mlp and (live is None or live[start + H]):
                 x = read(f"mlp{layer}")[:, 0].reshape(K * B, P, D).contiguous()
-                out = block.mlp(self._ln2[layer](x)).view(K, 1, B, P, D)
-                emit(out, 1 + layer * g.srcs_per_layer + H)
+                out = block.mlp(block.ln2(x)).view(K, 1, B, P, D)
+                emit(out, start + H)
         if collect:
             return stack[0]
         x = read("logits")[:, 0]  # [K, B, P, D]
         if out_positions is not None:
             x = x[:, torch.arange(B, device=x.device), out_positions]  # [K, B, D]
         elif logit_positions is not None:
-            part = m.unembed(self._ln_final(x[:, :, logit_positions]))  # [K, B, n, V]
+            part = spec.unembed(x[:, :, logit_positions])  # [K, B, n, V]
             out = part.new_zeros(K, B, P, part.shape[-1])
             return out.index_copy(2, logit_positions, part)
-        return m.unembed(self._ln_final(x))
+        return spec.unembed(x)
 
     def _attn_rows(self, heads: Tensor) -> Tensor:
         """Destination rows of ``heads`` in an attention block (q, k, v rows when split)."""
         if not self.graph.config.split_qkv:
             return heads
-        H = self.cfg.n_heads
+        H = self.spec.n_heads
         return torch.cat([heads, heads + H, heads + 2 * H])
 
+    def _project(
+        self, layer: int, xc: Tensor, inv: Tensor | None, heads: Tensor | None
+    ) -> tuple[Tensor, ...]:
+        """q, k, v ``[n, N, dh]`` of ``heads`` (all when None) from the parts of the normalised
+        inputs (``xc [R, N, D]``, ``inv [R, N, 1]``, see :func:`_norm_parts`; R = 3n with q/k/v
+        split, else n)."""
+        hw = self._heads[layer]
+        split = self.graph.config.split_qkv
+        dh = self.spec.d_head
+        if heads is None and hw.group == 1:
+            w_in, b_in = hw.w_in, hw.b_in
+        elif heads is not None:
+            w_in, b_in = _fold(hw.norm, *_fused(hw.spec, heads, split))
+        else:  # every head, grouped-query attention: k/v rows projected per group
+            H, N, D = self.spec.n_heads, xc.shape[1], xc.shape[2]
+            n_kv = hw.spec.W_K.shape[0] * (2 if split else 1)
+            # split (not slicing): its backward is one concatenation, not a zero-filled copy each
+            x_q, x_kv = xc.split([H, xc.shape[0] - H]) if split else (xc, xc)
+            i_q, i_kv = (
+                (None, None)
+                if inv is None
+                else (inv.split([H, inv.shape[0] - H]) if split else (inv, inv))
+            )
+            q = _scaled(torch.bmm(x_q, hw.w_q), i_q, hw.b_q)
+            kv = torch.bmm(x_kv.reshape(n_kv, -1, D), hw.w_kv)
+            kv = _scaled(kv, None if i_kv is None else i_kv.reshape(n_kv, -1, 1), hw.b_kv)
+            if split:
+                return (q, *kv.view(2 * H, N, dh).split(H, 0))
+            return (q, *kv.view(H, N, 2 * dh).split(dh, -1))
+        proj = _scaled(torch.bmm(xc, w_in), inv, b_in)
+        n = w_in.shape[0] // 3 if split else w_in.shape[0]
+        return proj.split(n, 0) if split else proj.split(dh, -1)
+
+    def _pattern_mask(self, layer: int, P: int, device) -> Tensor | None:
+        """Bool ``[P, P]``, True where a query may not attend (future keys, outside the window)."""
+        a = self.spec.layers[layer].attn
+        key = (P, a.window, self.spec.causal, str(device))
+        if key not in self._masks:
+            i = torch.arange(P, device=device)
+            off = i[:, None] - i[None, :]  # query - key
+            bad = (
+                (off < 0)
+                if self.spec.causal
+                else torch.zeros(P, P, dtype=torch.bool, device=device)
+            )
+            if a.window is not None:
+                bad = bad | (off >= a.window)
+            self._masks[key] = bad
+        return self._masks[key]
+
     def _attention(
-        self, layer: int, x: Tensor, K: int, B: int, P: int, heads: Tensor | None = None
+        self, layer: int, x: Tensor, K: int, B: int, P: int, rot, heads: Tensor | None = None
     ) -> Tensor:
-        """Per-head attention outputs ``z_h W_O[h]`` (no b_O) from per-destination inputs,
-        for every head or only ``heads``."""
-        cfg = self.cfg
-        dh, D = cfg.d_head, cfg.d_model
-        w_in, b_in, w_out = self._w_in[layer], self._b_in[layer], self._w_out[layer]
-        if heads is not None:
-            rows = self._attn_rows(heads)
-            w_in, b_in, w_out = w_in[rows], b_in[rows], w_out[heads]
-        H = w_out.shape[0]
-        R = x.shape[1]
-        N = K * B * P
-        xn = self._ln1[layer](x.transpose(0, 1).reshape(R, N, D))
-        proj = torch.baddbmm(b_in, xn, w_in)
-        if self.graph.config.split_qkv:  # [3H, N, dh]
-            q, k, v = (t.view(H, K * B, P, dh) for t in proj.split(H, 0))
-        else:  # [H, N, 3dh]
-            q, k, v = (t.reshape(H, K * B, P, dh) for t in proj.split(dh, -1))
-        scores = q @ k.transpose(-1, -2) / self._attn_scale[layer]
-        if self.cfg.attention_dir == "causal":
-            future = torch.ones(P, P, dtype=torch.bool, device=x.device).triu(1)
-            scores = scores.masked_fill(future, -torch.inf)
-        pattern = torch.softmax(scores, dim=-1)
+        """Per-head attention outputs ``[K, n, B, P, D]`` from per-destination inputs, for every
+        head or only ``heads``: ``z_h W_O[h]`` (no b_O), or the head's share of the post-norm."""
+        spec = self.spec
+        a = spec.layers[layer].attn
+        dh, D = spec.d_head, spec.d_model
+        R, N = x.shape[1], K * B * P
+        xc, inv = _norm_parts(spec.layers[layer].ln1, x.transpose(0, 1).reshape(R, N, D))
+        q, k, v = (t.reshape(-1, K * B, P, dh) for t in self._project(layer, xc, inv, heads))
+        if rot is not None:
+            q, k = spec.rotary.apply(q, *rot), spec.rotary.apply(k, *rot)
+        scores = (q @ k.transpose(-1, -2)) * a.scale
+        if a.softcap is not None:
+            scores = torch.tanh(scores / a.softcap) * a.softcap
+        scores = scores.masked_fill(self._pattern_mask(layer, P, x.device), -torch.inf)
+        if scores.dtype in (torch.float16, torch.bfloat16):  # as transformers: softmax in fp32
+            pattern = torch.softmax(scores, dim=-1, dtype=torch.float32).to(scores.dtype)
+        else:
+            pattern = torch.softmax(scores, dim=-1)
         pattern = torch.where(torch.isnan(pattern), torch.zeros_like(pattern), pattern)
-        z = pattern @ v  # [H, KB, P, dh]
-        out = torch.bmm(z.reshape(H, N, dh), w_out)  # [H, N, D]
-        return out.view(H, K, B, P, D).transpose(0, 1)
+        z = pattern @ v  # [n, KB, P, dh]
+        w_out = a.W_O if heads is None else a.W_O[heads]
+        n = w_out.shape[0]
+        out = torch.bmm(z.reshape(n, N, dh), w_out)  # [n, N, D]
+        if a.post_norm is not None:  # every head is computed here (see _run)
+            out = _post_norm_shares(out, a.b_O, a.post_norm)
+        return out.view(n, K, B, P, D).transpose(0, 1)
+
+
+def _post_norm_shares(out: Tensor, b_o: Tensor, norm) -> Tensor:
+    """Each head's share of ``RMSNorm(sum_h out_h + b_O)``: ``(out_h + b_O / H) * w / rms``."""
+    total = out.sum(0) + b_o
+    inv = torch.rsqrt(total.pow(2).mean(-1, keepdim=True) + norm.eps)
+    w = inv if norm.weight is None else inv * norm.weight
+    return (out + b_o / out.shape[0]) * w

@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from methods.base import Problem
 from patching import PatchableModel
 from patching.graph import GraphOptions
 from tasks import get_task
 from tasks.base import TaskData, kl_from_clean
+from tasks.problem import Problem
 from tests.models import tiny_model
 
 N, P = 4, 6

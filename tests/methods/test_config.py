@@ -70,11 +70,7 @@ def test_every_default_config_passes(key):
     check_types(get_method(key).config)
 
 
-@pytest.mark.parametrize(
-    "key", [k for k in METHODS.keys() if METHODS.get(k).Config is not MethodConfig]
-)
+@pytest.mark.parametrize("key", METHODS.keys())
 def test_every_method_config_checks_types_at_construction(key):
-    """Configs with their own fields; plain ``MethodConfig`` (seed only) is checked once
-    ``MethodConfig.__post_init__`` calls ``check_types``."""
     with pytest.raises(TypeError, match="seed"):
         get_method(key, seed="0")
