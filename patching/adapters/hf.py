@@ -50,7 +50,8 @@ def load(name_or_path: str, dtype: torch.dtype | None = None, device: str | None
             f"could not load {name_or_path!r} with transformers (no hub access and no local "
             f"copy?): {e}"
         ) from e
-    return model.to(device) if device else model.eval()
+    model = model.eval()
+    return model.to(device) if device else model
 
 
 def _d(t):

@@ -29,10 +29,21 @@ positions would make it depend on call history, and fail on a task that never ma
 always); the default task mixes orders and templates, whose role positions differ, so it
 refuses a per-position graph (the registered key ``ioi`` is that default). Role assignment per
 head class: :mod:`tasks.ioi.circuit`.
+
+**Other models.** ``IOITask(model=NAME_OR_PATH)`` (``--model`` on the command line) runs the same
+task on any causal LM the graph supports (a Hugging Face hub name or a local
+``save_pretrained`` folder with its tokenizer): prompts are built with *that* model's tokenizer,
+names, places and objects that are not one token there are dropped (as for GPT-2), and the model
+is loaded through :func:`patching.adapters.hf.load`. The ground truth (Wang et al.'s circuit) is a
+finding about GPT-2 small only, so for any other model the task is faithfulness-only:
+:meth:`IOITask.ground_truth_missing` says why, and the runner leaves the recovery columns empty.
+``prepend_bos`` defaults to False for GPT-2 (as Wang et al. and ACDC) and to True for other models
+whose tokenizer has a BOS token (Llama-, Gemma- and Qwen-family models are trained with one).
 """
 
 from __future__ import annotations
 
+import os
 from typing import ClassVar
 
 from jaxtyping import Float
@@ -53,11 +64,26 @@ from tasks.ioi.prompts import (
 )
 
 MODEL_NAME = "gpt2"
+# What loading a hub model needs (any one alternative of each): sharded or single weights, and a
+# tokenizer in one of the formats transformers reads.
+HF_FILES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "config": (("config.json",),),
+    "weights": (
+        ("model.safetensors",),
+        ("model.safetensors.index.json",),
+        ("pytorch_model.bin",),
+    ),
+    "tokenizer": (("tokenizer.json",), ("vocab.json", "merges.txt"), ("tokenizer.model",)),
+}
 
 
 @register_task("ioi")
 class IOITask(Task):
-    """IOI on GPT-2 small; ``tokenizer`` may be injected (tests use a word-level one).
+    """IOI on GPT-2 small (or ``model``); ``tokenizer`` may be injected (tests use a word-level
+    one).
+
+    model: a Hugging Face hub name or a local folder (default GPT-2 small, where the ground truth
+        is known); see the module docstring.
 
     templates: indices into :data:`~tasks.ioi.prompts.BABA_TEMPLATES` (None: chosen, see above).
     order: None draws both name orders, balanced; ``"ABBA"`` or ``"BABA"`` draws only that one
@@ -78,36 +104,73 @@ class IOITask(Task):
         self,
         tokenizer: Tokenizer | None = None,
         templates: tuple[int, ...] | None = None,
-        prepend_bos: bool = False,
+        prepend_bos: bool | None = None,
         order: str | None = None,
+        model: str = MODEL_NAME,
     ) -> None:
+        if not isinstance(model, str) or not model.strip():
+            raise ValueError(f"model must be a hub name or a local path, got {model!r}")
+        self.model = model
         self._tokenizer = tokenizer
         self._templates = check_templates(templates)
         self.order = check_order(order)
-        self.prepend_bos = prepend_bos
+        self._prepend_bos = prepend_bos
         self._vocab: Vocabulary | None = None
+
+    @property
+    def is_gpt2(self) -> bool:
+        return self.model == MODEL_NAME
+
+    @property
+    def prepend_bos(self) -> bool:
+        """As given; by default False on GPT-2 and True where the tokenizer has a BOS token."""
+        if self._prepend_bos is not None:
+            return self._prepend_bos
+        if self.is_gpt2:
+            return False
+        return getattr(self.tokenizer, "bos_token_id", None) is not None
 
     # ----- environment -------------------------------------------------------------------
     def unavailable_reason(self) -> str | None:
-        return hub.unavailable_reason(MODEL_NAME, hub.GPT2_FILES)
+        if self.is_gpt2:
+            return hub.unavailable_reason(MODEL_NAME, hub.GPT2_FILES)
+        if os.path.isdir(self.model):
+            if not os.path.isfile(os.path.join(self.model, "config.json")):
+                return f"local model folder {self.model!r} has no config.json"
+            return None
+        return hub.unavailable_reason(self.model, HF_FILES)
 
     @property
     def tokenizer(self) -> Tokenizer:
-        """The injected tokenizer, else GPT-2's, loaded on first use."""
+        """The injected tokenizer, else the model's, loaded on first use."""
         if self._tokenizer is None:
             from transformers import AutoTokenizer
 
-            self._tokenizer = AutoTokenizer.from_pretrained(MODEL_NAME)
+            self._tokenizer = AutoTokenizer.from_pretrained(self.model)
         return self._tokenizer
 
     def load_model(self, device: str = "cpu"):
         reason = self.unavailable_reason()
         if reason is not None:
-            raise RuntimeError(f"cannot load GPT-2 for the ioi task: {reason}")
+            raise RuntimeError(f"cannot load {self.model!r} for the ioi task: {reason}")
+        if not self.is_gpt2:
+            from patching.adapters import hf
+
+            return hf.load(self.model, device=device)
         from transformer_lens import HookedTransformer
 
         model = HookedTransformer.from_pretrained(MODEL_NAME, device=device)
         return model.eval()
+
+    def ground_truth_missing(self) -> str | None:
+        """Why this task has no ground truth (None: it has one). Wang et al.'s circuit is GPT-2
+        small's; on another model the task measures faithfulness only."""
+        if self.is_gpt2:
+            return None
+        return (
+            f"the IOI circuit (Wang et al. 2022) is known for GPT-2 small only, not "
+            f"{self.model!r}: recovery is not scored, faithfulness is"
+        )
 
     # ----- data ----------------------------------------------------------------------------
     @property
@@ -166,5 +229,8 @@ class IOITask(Task):
             )
 
     def _ground_truth(self, graph: EdgeGraph, ablation: str) -> set[str]:
+        missing = self.ground_truth_missing()
+        if missing is not None:
+            raise ValueError(missing)
         roles = None if graph.config.positions is None else self.role_positions
         return ioi_ground_truth(graph, roles)

@@ -666,3 +666,58 @@ def test_data_fits_the_patched_forward(task, data, word_tokenizer):
         torch.testing.assert_close(clean, model.model(small.clean), atol=1e-4, rtol=1e-4)
         torch.testing.assert_close(corrupted, model.model(small.corrupted), atol=1e-4, rtol=1e-4)
     assert task.metric(torch.stack([clean, corrupted]), small).shape == (2, 4)
+
+
+# ----- other models (--model) ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def llama_dir(tmp_path_factory, word_tokenizer):
+    """A tiny random Llama saved with ``save_pretrained`` and the word-level tokenizer beside it:
+    what ``IOITask(model=PATH)`` reads offline."""
+    from patching.adapters.tiny import tiny_hf_model
+
+    path = tmp_path_factory.mktemp("tiny-llama")
+    model = tiny_hf_model("llama", vocab_size=len(word_tokenizer), std=0.05)
+    model.save_pretrained(path)
+    word_tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def test_other_model_builds_prompts_with_its_tokenizer(llama_dir, word_tokenizer):
+    task = IOITask(model=llama_dir)
+    assert task.unavailable_reason() is None
+    assert task.prepend_bos  # a non-GPT-2 tokenizer with a BOS token gets one by default
+    data = task.make_data(6, seed=0)
+    assert (data.clean[:, 0] == word_tokenizer.bos_token_id).all()
+    gpt2_style = IOITask(tokenizer=word_tokenizer).make_data(6, seed=0)
+    assert torch.equal(data.clean[:, 1:], gpt2_style.clean)  # same prompts, BOS in front
+
+
+def test_other_model_runs_faithfulness_only(llama_dir):
+    from patching.graph import GraphOptions
+    from tasks.problem import build_problem
+
+    task = IOITask(model=llama_dir)
+    assert "GPT-2 small only" in task.ground_truth_missing()
+    assert IOITask().ground_truth_missing() is None
+    problem = build_problem(task, GraphOptions(), n=4, seed=0, ablation="resample")
+    # the loaded model is the saved one: all masks 1 reproduce its own logits
+    from patching.adapters import hf
+
+    model = hf.load(llama_dir)
+    with torch.no_grad():
+        want = model(problem.data.clean).logits
+        got = problem.run(torch.ones(problem.n_edges))
+    # only the position the metric reads (the last) is unembedded
+    torch.testing.assert_close(got[:, -1], want[:, -1], atol=1e-4, rtol=1e-4)
+    assert problem.metric_clean != problem.metric_ablated
+    with pytest.raises(ValueError, match="GPT-2 small only"):
+        task.ground_truth(problem.model.graph)
+
+
+def test_other_model_unavailable_says_why(tmp_path):
+    task = IOITask(model=str(tmp_path))  # a folder without config.json
+    assert "config.json" in task.unavailable_reason()
+    with pytest.raises(RuntimeError, match="config.json"):
+        task.load_model()
+    with pytest.raises(ValueError, match="hub name or a local path"):
+        IOITask(model="")
