@@ -95,6 +95,10 @@ class Task(ABC):
     default_n: ClassVar[int] = 32
     per_position: ClassVar[bool] = False  # whether a per-position ground truth exists
     metric_description: ClassVar[str] = ""  # the metric and its sign convention
+    # False: a faithfulness-only task (no ground truth); the runner leaves edge recovery
+    # empty and records ``no_truth_note`` (why) instead of calling ``ground_truth``
+    has_ground_truth: ClassVar[bool] = True
+    no_truth_note: ClassVar[str | None] = None
 
     def unavailable_reason(self) -> str | None:
         """Why this task can't run here (missing weights, optional dependency), or None."""
@@ -163,4 +167,7 @@ def get_task(key: str) -> Task:
     """An instance of the task registered as ``key`` (unknown keys suggest the closest)."""
     import tasks  # noqa: F401  (registers every task module)
 
-    return TASKS.get(key)()
+    task = TASKS.get(key)()
+    if not isinstance(task, Task):
+        raise TypeError(f"the factory registered as task {key!r} returned {task!r}, not a Task")
+    return task
