@@ -363,3 +363,53 @@ def register_file_task(spec: FileTaskSpec, validate: bool = True) -> str:
         TASKS.unregister(task.key)
     TASKS.add(task.key, lambda: task)  # the validated instance (its tokens are cached)
     return task.key
+
+
+def ensure_file_task(spec: dict) -> str:
+    """Register the file task of ``spec`` (a :meth:`FileTaskSpec.to_dict`) unless its key is
+    registered already (a worker process: the runner validated it before any run)."""
+    s = FileTaskSpec.from_dict(spec)
+    if s.task_key in TASKS:
+        return s.task_key
+    return register_file_task(s, validate=False)
+
+
+def is_task_file(name: str) -> bool:
+    """Whether a ``--tasks`` entry names a file (a path, or a name with a reader's suffix)."""
+    from tasks.readers import READERS
+
+    return "/" in name or Path(name).suffix.lower() in READERS or Path(name).is_file()
+
+
+def expand_task_files(
+    tasks: str, model: str | None, metric: str | None, truth: str | None
+) -> tuple[str, dict[str, dict]]:
+    """``--tasks`` with every file entry registered and replaced by its key, and each file
+    task's spec by key. FileTaskError on a bad file, or on --model/--metric/--truth without a
+    file (they configure file tasks only) or a file without --model."""
+    entries = [t.strip() for t in tasks.split(",") if t.strip()]
+    files = [t for t in entries if is_task_file(t)]
+    if not files:
+        given = [f for f, v in (("--model", model), ("--metric", metric), ("--truth", truth)) if v]
+        if given:
+            raise FileTaskError(
+                f"{', '.join(given)} configure(s) tasks read from a file; name a prompt-pair "
+                "file in --tasks (e.g. --tasks examples/induction_pairs.csv)"
+            )
+        return tasks, {}
+    if model is None:
+        raise FileTaskError(
+            f"--tasks {files[0]} is a prompt-pair file: say which model runs it with --model "
+            f"(one the suite ships: {', '.join(sorted(SHIPPED_MODELS))}; a Hugging Face name; "
+            "or a local path)"
+        )
+    specs, keys = {}, []
+    for entry in entries:
+        if entry not in files:
+            keys.append(entry)
+            continue
+        spec = FileTaskSpec(entry, model, metric or DEFAULT_METRIC, truth)
+        key = register_file_task(spec)
+        specs[key] = spec.to_dict()
+        keys.append(key)
+    return ",".join(keys), specs
