@@ -8,7 +8,7 @@ the suite ships, e.g. ``induction``, a Hugging Face hub name or a local path), t
 (:mod:`tasks.pair_metrics`) and, optionally, a ground-truth file (edge names, one per line, or an
 MIB circuit file). :func:`register_file_task` checks everything that can be checked before a run
 (the file's rows, tokenisation, token lengths, answers of one token, the ground truth's edge
-names against the model's graph) and registers a factory under a key (``file:<stem>``) with
+names against the model's graph) and registers a factory under a key (``file-<stem>``) with
 ``TASKS.add``; a bad file raises :class:`FileTaskError` naming file, line and problem.
 
 Data: prompts are tokenised with the model's tokenizer (a BOS token is prepended when the
@@ -60,7 +60,7 @@ class FileTaskSpec:
 
     @property
     def task_key(self) -> str:
-        return self.key or "file:" + re.sub(r"[^A-Za-z0-9_.-]", "_", Path(self.path).stem)
+        return self.key or "file-" + re.sub(r"[^A-Za-z0-9_.-]", "_", Path(self.path).stem)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -321,6 +321,15 @@ class FileTask(Task):
             attention_mask=data.attention_mask,
         )
         return torch.log_softmax(logits.float(), -1)
+
+    def check_graph(self, config: GraphConfig) -> None:
+        """Per-position graphs run faithfulness-only (a position-free ground truth does not say
+        which positions carry an edge, and positions differ between padded prompts)."""
+        if config.positions is not None and self.has_ground_truth:
+            raise ValueError(
+                f"task {self.key!r}: its ground truth ({self.spec.truth}) has no positions; "
+                "per-position methods run on this file without --truth (faithfulness only)"
+            )
 
     def metric(self, logits: Float[Tensor, "*k n pos vocab"], data: TaskData) -> Tensor:
         return self.metric_spec.fn(logits, data)
