@@ -133,3 +133,50 @@ def test_bad_attention_mask_is_refused():
     empty[1] = False
     with pytest.raises(ValueError, match="without any real token"):
         pm(tokens, ones, ab, attention_mask=empty)
+
+
+def test_tracr_reverse_runs_on_inputs_of_several_lengths():
+    """A bidirectional compiled program whose output depends on the input's length (reverse
+    computes it by attending to every token) runs on one padded batch of lengths 1-4 without
+    any monkeypatching: every output token is right, and a method runs on the problem."""
+    from methods.base import get_method
+    from tasks import get_task
+    from tasks.base import TaskData
+    from tasks.problem import Problem
+
+    task = get_task("tracr-reverse")
+    reason = task.unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"tracr-reverse unavailable here: {reason}")
+    clean = [(2,), (1, 3), (3, 1, 2), (2, 3, 1, 1)]
+    corrupt = [(1,), (2, 2), (1, 1, 3), (3, 2, 2, 1)]
+    pad = task.tokens([clean[0]])[0, 0].item()  # BOS: any id, masked out
+
+    def batch(seqs):
+        rows = [task.tokens([s])[0] for s in seqs]
+        P = max(len(r) for r in rows)
+        t = torch.full((len(rows), P), pad, dtype=torch.long)
+        m = torch.zeros(len(rows), P, dtype=torch.bool)
+        for i, r in enumerate(rows):
+            t[i, : len(r)], m[i, : len(r)] = r, True
+        return t, m
+
+    tokens, mask = batch(clean)
+    corrupted, _ = batch(corrupt)
+    answers = torch.zeros_like(tokens)
+    for i, s in enumerate(clean):
+        answers[i, : len(s) + 1] = task._targets([s])[0][0]
+    answer_mask = mask.clone()
+    answer_mask[:, 0] = False
+    data = TaskData(tokens, corrupted, answer_mask, answers, attention_mask=mask)
+    model = PatchableModel(task.load_model("cpu"))
+    problem = Problem.from_task(task, model, data, "zero")
+    predicted = problem.clean_logits.argmax(-1)
+    assert (predicted[answer_mask] == answers[answer_mask]).all()
+    # the mask matters: read as tokens, the padding changes the length and the reversal
+    unmasked = Problem.from_task(
+        task, model, TaskData(tokens, corrupted, answer_mask, answers), "zero"
+    )
+    assert (unmasked.clean_logits.argmax(-1)[answer_mask] != answers[answer_mask]).any()
+    scores = get_method("eap", seed=0)(problem)
+    assert scores.shape == (model.graph.n_edges,) and torch.isfinite(scores).all()
