@@ -4,6 +4,7 @@ a worker process rebuilds a file task from the job's spec."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -90,3 +91,75 @@ def test_worker_rebuilds_the_task_from_the_job_spec():
     outcome = run_job(job, isolated=False)
     assert outcome.record.ok, outcome.record.status
     assert outcome.record.n_true_edges == 27 and outcome.record.n == 8
+
+
+WORDS = "when mary john anna paul went to the store , gave a drink".split()
+
+
+@pytest.fixture(scope="module")
+def local_model(tmp_path_factory) -> Path:
+    """A tiny random GPT-2 with a word-level tokenizer, saved as a local model folder (the text
+    path of file tasks, offline: hub-free tokenizer and ``from_pretrained`` from a path)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from patching.adapters.tiny import tiny_hf_model
+
+    folder = tmp_path_factory.mktemp("local-gpt2")
+    vocab = {w: i for i, w in enumerate(["<bos>", "<pad>", "<unk>", *WORDS])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<bos>", pad_token="<pad>", unk_token="<unk>"
+    )
+    fast.save_pretrained(folder)
+    tiny_hf_model("gpt2", seed=5).save_pretrained(folder)
+    return folder
+
+
+def test_text_file_on_a_local_model_folder(tmp_path, local_model, capsys):
+    pairs = tmp_path / "text.jsonl"
+    rows = [
+        ("when mary and john went to the store , john gave a drink to", "mary", "john"),
+        ("when anna and paul went to the store , paul gave a drink to", "anna", "paul"),
+        ("when john and anna went , anna gave to", "john", "anna"),
+    ]
+    corrupt = {"mary": "anna", "john": "paul", "anna": "mary", "paul": "john"}
+    lines = []
+    for clean, a, w in rows:
+        bad = " ".join(corrupt.get(t, t) for t in clean.split())
+        lines.append(json.dumps({"clean": clean, "corrupted": bad, "answer": a, "wrong_answer": w}))
+    pairs.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    argv = ["--tasks", str(pairs), "--model", str(local_model), "--methods", "eap"]
+    assert run.main([*argv, "--seeds", "1", "--inline", "--no-plots", "--out", str(out)]) == 0
+    (rec,) = read_records(out)
+    assert rec.ok and rec.n == 3 and rec.task == "file-text" and "no ground truth" in rec.note
+    assert math.isfinite(rec.cpr) and rec.metric_clean != rec.metric_ablated
+
+    two = tmp_path / "two.jsonl"  # "a drink" is two tokens of this tokenizer
+    two.write_text(
+        json.dumps(
+            {
+                "clean": "when mary",
+                "corrupted": "when anna",
+                "answer": "a drink",
+                "wrong_answer": "john",
+            }
+        )
+        + "\n"
+    )
+    code = run.main(
+        [
+            "--tasks",
+            str(two),
+            "--model",
+            str(local_model),
+            "--methods",
+            "eap",
+            "--no-plots",
+            "--out",
+            str(tmp_path / "o2"),
+        ]
+    )
+    assert code == 2 and f"{two}:1: answer 'a drink' is 2 tokens" in capsys.readouterr().err
