@@ -272,7 +272,8 @@ def read_edge_list(path: Path) -> set[str]:
 
 
 def read_mib_truth(path: Path) -> set[str]:
-    """An MIB circuit file's in-graph edges, read by ``eval.mib.read_mib_edges``."""
+    """An MIB circuit file's in-graph edges (``in_graph: true``), read by
+    ``eval.mib.read_mib_edges`` (MIB's ``input->a3.h0<v>`` names mapped to ours)."""
     try:  # MERGE HOOK: eval/mib.py is written by another helper (brief-eap); lazy on purpose
         from eval.mib import read_mib_edges
     except ImportError:
@@ -283,9 +284,12 @@ def read_mib_truth(path: Path) -> set[str]:
             "give the ground truth as a text file of edge names, one per line",
         ) from None
     try:
-        return set(read_mib_edges(path))
-    except (ValueError, KeyError) as exc:
+        edges = set(read_mib_edges(path, in_graph_only=True))  # the circuit, not every edge
+    except (ValueError, KeyError, OSError) as exc:
         raise PairFileError(path, None, f"not a readable MIB circuit file: {exc}") from None
+    if not edges:
+        raise PairFileError(path, None, "no edge of the MIB circuit file is marked in_graph")
+    return edges
 
 
 TRUTH_READERS: dict[str, Callable[[Path], set[str]]] = {
