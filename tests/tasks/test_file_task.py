@@ -268,3 +268,11 @@ def test_gpt2_text_example():
     data = task.make_data(8, 0)
     problem = Problem.from_task(task, PatchableModel(task.load_model("cpu")), data, "resample")
     assert math.isfinite(problem.metric_clean) and problem.metric_clean > problem.metric_ablated
+
+
+def test_examples_are_what_the_script_writes(tmp_path):
+    from scripts.make_examples import main
+
+    assert main(["--out", str(tmp_path)]) == 0
+    for name in ("induction_pairs.csv", "gpt2_ioi_pairs.csv", "induction_truth.txt"):
+        assert (tmp_path / name).read_text() == (ROOT / "examples" / name).read_text(), name
