@@ -390,6 +390,10 @@ def is_task_file(name: str) -> bool:
     return "/" in name or Path(name).suffix.lower() in READERS or Path(name).is_file()
 
 
+def _absolute(path: str) -> str:
+    return str(Path(path).resolve())
+
+
 def expand_task_files(
     tasks: str, model: str | None, metric: str | None, truth: str | None
 ) -> tuple[str, dict[str, dict]]:
@@ -417,7 +421,12 @@ def expand_task_files(
         if entry not in files:
             keys.append(entry)
             continue
-        spec = FileTaskSpec(entry, model, metric or DEFAULT_METRIC, truth)
+        spec = FileTaskSpec(  # absolute paths: workers may run elsewhere
+            _absolute(entry),
+            _absolute(model) if Path(model).exists() else model,
+            metric or DEFAULT_METRIC,
+            None if truth is None else _absolute(truth),
+        )
         key = register_file_task(spec)
         specs[key] = spec.to_dict()
         keys.append(key)
