@@ -24,7 +24,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str, base: type) -> None:
         self.kind = kind
         self.base = base
-        self._items: dict[str, type[T]] = {}
+        self._items: dict[str, type[T] | Callable[[], T]] = {}
 
     def register(self, key: str) -> Callable[[type[T]], type[T]]:
         def deco(cls: type[T]) -> type[T]:
@@ -37,6 +37,18 @@ class Registry(Generic[T]):
             return cls
 
         return deco
+
+    def add(self, key: str, factory: Callable[[], T]) -> Callable[[], T]:
+        """Register a configured entry: ``factory()`` returns a ready instance (e.g. one task
+        class serving many data files, :func:`tasks.file_task.register_file_task`). ``get(key)``
+        returns the factory, so ``get(key)()`` is an instance whether a class or a factory was
+        registered; the instance's ``key`` should be ``key``."""
+        if not callable(factory):
+            raise TypeError(f"a {self.kind} factory must be callable, got {factory!r}")
+        if key in self._items:
+            raise ValueError(f"{self.kind} {key!r} is already registered by {self._items[key]}")
+        self._items[key] = factory
+        return factory
 
     def unregister(self, key: str) -> type[T]:
         """Remove ``key`` and return what it held (plugins and tests that register temporarily)."""

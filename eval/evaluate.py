@@ -102,22 +102,27 @@ def faithfulness_curve(
 def evaluate(
     problem: Problem,
     scores,
-    truth: np.ndarray,
+    truth: np.ndarray | None,
     signed: bool = False,
     fractions=metrics.FRACTIONS,
     budget_bytes: int | None = None,
 ) -> Evaluation:
-    """Edge recovery of ``scores`` against the boolean ground truth ``truth`` and faithfulness."""
+    """Edge recovery of ``scores`` against the boolean ground truth ``truth`` and faithfulness.
+    ``truth`` None (a task without ground truth): recovery NaN, the ROC curve empty."""
     scores = np.asarray(scores, dtype=np.float64)
-    fpr, tpr = metrics.roc_curve(truth, scores, signed)
-    fpr, tpr = metrics.downsample(fpr, tpr, 200)
+    recovery = _recovery if truth is not None else _no_recovery
+    fpr, tpr = (
+        metrics.downsample(*metrics.roc_curve(truth, scores, signed), 200)
+        if (truth is not None)
+        else ([], [])
+    )
     kept, values, m_clean, m_ablated = faithfulness_curve(
         problem, scores, signed, fractions, budget_bytes
     )
     return Evaluation(
-        auc=metrics.roc_auc(truth, scores, signed),
-        ap=metrics.average_precision(truth, scores, signed),
-        precision_at_k=metrics.precision_at_k(truth, scores, signed),
+        auc=recovery(metrics.roc_auc, truth, scores, signed),
+        ap=recovery(metrics.average_precision, truth, scores, signed),
+        precision_at_k=recovery(metrics.precision_at_k, truth, scores, signed),
         fpr=fpr,
         tpr=tpr,
         fractions=list(fractions),
@@ -130,3 +135,11 @@ def evaluate(
         metric_clean=m_clean,
         metric_ablated=m_ablated,
     )
+
+
+def _recovery(measure, truth, scores, signed) -> float:
+    return measure(truth, scores, signed)
+
+
+def _no_recovery(measure, truth, scores, signed) -> float:
+    return float("nan")  # no ground truth: the record's note says why

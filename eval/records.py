@@ -40,6 +40,8 @@ class Record:
     (None / NaN) for a method without them. The whole trace is in ``traces/`` (eval.found).
     peak_mb / start_mb: memory peak during the method and memory when it started (eval.cost);
     memory says what they measure (``cuda-allocator``, ``cpu-rss-process``, ``cpu-rss-shared``).
+    note: why a measure is missing though the run is ``ok`` (e.g. a task without ground truth:
+    edge recovery not scored); listed in the summary's Notes section.
     """
 
     method: str
@@ -70,6 +72,7 @@ class Record:
     memory: str = ""
     device: str = ""
     torch_version: str = ""
+    note: str = ""
 
     @property
     def ok(self) -> bool:

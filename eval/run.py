@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
         "where threads cost more than they give; raise it for GPT-2-sized models on CPU)",
     )
     p.add_argument("--overwrite", action="store_true", help="allow an --out that holds records")
+    files = p.add_argument_group("tasks from a prompt-pair file (--tasks path/to/pairs.csv)")
+    files.add_argument("--model", help="model of file tasks: shipped (induction), hub name or path")
+    files.add_argument("--metric", help="file tasks' metric: logit-diff (default), logprob, kl")
+    files.add_argument("--truth", help="file tasks' ground truth: edge names (one a line) or MIB")
     return p
 
 
@@ -170,7 +174,13 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
     if args.n is not None and args.n < 1:
         raise UsageError(f"--n must be at least 1, got {args.n}")
     tasks, methods = registries()
-    method_keys, task_keys = methods.resolve(args.methods), tasks.resolve(args.tasks)
+    from tasks.file_task import FileTaskError, expand_task_files
+
+    try:  # prompt-pair files: registered (and checked) here, before anything runs
+        task_spec, file_specs = expand_task_files(args.tasks, args.model, args.metric, args.truth)
+    except FileTaskError as exc:
+        raise UsageError(str(exc)) from None
+    method_keys, task_keys = methods.resolve(args.methods), tasks.resolve(task_spec)
     baseline = load_baseline(args.check) if args.check else None
     device = resolve_device(args.device)
     skipped, ablations, ns = {}, {}, {}
@@ -178,6 +188,8 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
         task = tasks.get(key)()
         ablations[key] = args.ablation or task.default_ablation
         ns[key] = args.n or task.default_n
+        if ns[key] > task.max_examples:
+            raise UsageError(f"--n {ns[key]}: task {key!r} has at most {task.max_examples}")
         reason = task.unavailable_reason()
         if reason is None and ablations[key] not in task.ablations:
             has = ", ".join(task.ablations)
@@ -201,7 +213,7 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
         command="python -m eval.run " + shlex.join(argv),
     )
     plan.jobs = [
-        Job(m, t, s, ablations[t], ns[t], device, plan.plugins, args.threads)
+        Job(m, t, s, ablations[t], ns[t], device, plan.plugins, args.threads, file_specs.get(t))
         for t in task_keys
         if t not in skipped
         for m in method_keys

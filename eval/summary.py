@@ -89,6 +89,9 @@ def summary_markdown(records: list[Record], info: dict) -> str:
     status = status_lines(records)
     if status:
         parts += ["", "## Skipped and failed", "", *status]
+    notes = sorted({(r.task, r.note) for r in records if r.note})
+    if notes:
+        parts += ["", "## Notes", "", *(f"- `{task}`: {note}" for task, note in notes)]
     return "\n".join(parts) + "\n"
 
 

@@ -298,9 +298,13 @@ class PatchableModel:
 
     # ----- ablations ---------------------------------------------------------------------------
     @torch.no_grad()
-    def source_outputs(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "n_src b p d"]:
+    def source_outputs(
+        self,
+        tokens: Int[Tensor, "batch pos"],
+        attention_mask: Bool[Tensor, "batch pos"] | None = None,
+    ) -> Float[Tensor, "n_src b p d"]:
         """Every source's output in the unpatched model (all masks 1)."""
-        return self._run(tokens, None, None, collect=True)
+        return self._run(tokens, None, None, collect=True, attention_mask=attention_mask)
 
     @torch.no_grad()
     def ablate(
@@ -309,14 +313,22 @@ class PatchableModel:
         clean: Int[Tensor, "batch pos"],
         corrupted: Int[Tensor, "batch pos"] | None = None,
         reference: Int[Tensor, "ref pos"] | None = None,
+        attention_mask: Bool[Tensor, "batch pos"] | None = None,
+        reference_mask: Bool[Tensor, "ref pos"] | None = None,
     ) -> AblatedSources:
         """Ablated source outputs: ``resample`` (from ``corrupted``, paired with ``clean``),
-        ``mean`` (per-position mean over ``reference``) or ``zero``."""
+        ``mean`` (per-position mean over ``reference``) or ``zero``.
+
+        attention_mask: True at real tokens of a padded batch (clean and corrupted share it);
+        reference_mask: the same for ``reference`` (default: ``attention_mask`` when the mean is
+        over ``corrupted``). The mean at a position averages only the examples real there."""
         from patching.ablation import ABLATION_KINDS
 
         if kind not in ABLATION_KINDS:
             raise ValueError(f"unknown ablation {kind!r}; choose one of {sorted(ABLATION_KINDS)}")
-        values = ABLATION_KINDS[kind](self, clean, corrupted, reference)
+        values = ABLATION_KINDS[kind](
+            self, clean, corrupted, reference, attention_mask, reference_mask
+        )
         return AblatedSources(kind, values, self._ablated_inputs(values))
 
     def _ablated_inputs(self, values: Tensor) -> dict[str, Tensor]:
@@ -364,6 +376,7 @@ class PatchableModel:
         out_positions: Int[Tensor, " batch"] | None = None,
         logit_positions: Int[Tensor, " n"] | None = None,
         live: Bool[Tensor, " n_sources"] | None = None,
+        attention_mask: Bool[Tensor, "batch pos"] | None = None,
     ) -> Float[Tensor, "*n_masks batch *pos d_vocab"]:
         """Logits of the patched model in one pass, differentiable in ``masks``.
 
@@ -374,6 +387,11 @@ class PatchableModel:
         live: compute only these sources (heads, MLPs); the others output their ablated value
             (as if every edge out of them were 0) at no compute. Exact when the masks of the
             edges out of non-live sources are 0; the fine stage of ``ipd-hier`` uses it.
+        attention_mask: True at real tokens, False at padding (left or right), ``[batch, pos]``;
+            real tokens attend only to real tokens and take position ids counted over real
+            tokens, so each example's outputs at its real positions equal those of the example
+            run alone, unpadded (causal or bidirectional attention). Outputs at padding are
+            finite and meaningless. The ablation must be built with the same mask.
         """
         single = masks.dim() == 1
         full = self.full_masks(masks)
@@ -382,7 +400,10 @@ class PatchableModel:
             raise ValueError(
                 f"live must be a bool tensor [{self.graph.n_sources}] over the sources"
             )
-        logits = self._run(tokens, full, ablation, out_positions, logit_positions, live=live)
+        mask = _check_mask(attention_mask, tokens)
+        logits = self._run(
+            tokens, full, ablation, out_positions, logit_positions, live=live, attention_mask=mask
+        )
         return logits[0] if single else logits
 
     __call__ = forward
@@ -411,19 +432,28 @@ class PatchableModel:
         logit_positions=None,
         collect=False,
         live=None,
+        attention_mask=None,
     ):
         spec, g = self.spec, self.graph
         B, P = tokens.shape
         K = 1 if full is None else full.shape[0]
         D, H = spec.d_model, spec.n_heads
-        embed = spec.embed(tokens)  # [B, P, D]
+        pad = _check_mask(attention_mask, tokens)
+        pos_ids = None if pad is None else (pad.long().cumsum(-1) - 1).clamp(min=0)
+        embed = spec.embed(tokens, pos_ids)  # [B, P, D]
         shape = (K, g.n_sources, B, P, D)
         alloc = torch.empty if live is None else torch.zeros  # non-live rows stay y - y~ = 0
         stack = alloc(shape, dtype=embed.dtype, device=embed.device)
         needs_grad = full is not None and full.requires_grad and torch.is_grad_enabled()
         grad = torch.zeros(shape, dtype=embed.dtype, device=embed.device) if needs_grad else stack
         vals = None if ablation is None else ablation.values
-        rot = None if spec.rotary is None else spec.rotary.cos_sin(P, embed.dtype, embed.device)
+        kb_ids = None if pad is None else pos_ids.repeat(K, 1)  # [K*B, P], K outer as in the stack
+        rot = (
+            None
+            if spec.rotary is None
+            else spec.rotary.cos_sin(P, embed.dtype, embed.device, kb_ids)
+        )
+        keys = None if pad is None else pad.repeat(K, 1)  # [K*B, P]
         tokens_ = []
 
         def emit(out: Tensor, start: int, rows: Tensor | None = None, n: int | None = None) -> None:
@@ -456,10 +486,15 @@ class PatchableModel:
                 heads = None  # a post-norm's scale needs every head of the layer
             if heads is None or len(heads) == H:
                 x = read(f"attn{layer}")  # [K, R, B, P, D]
-                emit(self._attention(layer, x, K, B, P, rot), start)
+                emit(self._attention(layer, x, K, B, P, rot, keys=keys), start)
             elif len(heads):  # only the live heads: fewer mixing rows, projections, attention
                 x = read(f"attn{layer}", rows=self._attn_rows(heads))
-                emit(self._attention(layer, x, K, B, P, rot, heads), start, rows=heads, n=H)
+                emit(
+                    self._attention(layer, x, K, B, P, rot, heads, keys=keys),
+                    start,
+                    rows=heads,
+                    n=H,
+                )
             if g.has_mlp and (live is None or live[start + H]):
                 x = read(f"mlp{layer}")[:, 0].reshape(K * B, P, D).contiguous()
                 out = block.mlp(block.ln2(x)).view(K, 1, B, P, D)
@@ -533,10 +568,19 @@ class PatchableModel:
         return self._masks[key]
 
     def _attention(
-        self, layer: int, x: Tensor, K: int, B: int, P: int, rot, heads: Tensor | None = None
+        self,
+        layer: int,
+        x: Tensor,
+        K: int,
+        B: int,
+        P: int,
+        rot,
+        heads: Tensor | None = None,
+        keys: Tensor | None = None,
     ) -> Tensor:
         """Per-head attention outputs ``[K, n, B, P, D]`` from per-destination inputs, for every
-        head or only ``heads``: ``z_h W_O[h]`` (no b_O), or the head's share of the post-norm."""
+        head or only ``heads``: ``z_h W_O[h]`` (no b_O), or the head's share of the post-norm.
+        ``keys [K*B, P]``: True at real tokens (padded batches)."""
         spec = self.spec
         a = spec.layers[layer].attn
         dh, D = spec.d_head, spec.d_model
@@ -548,7 +592,11 @@ class PatchableModel:
         scores = (q @ k.transpose(-1, -2)) * a.scale
         if a.softcap is not None:
             scores = torch.tanh(scores / a.softcap) * a.softcap
-        scores = scores.masked_fill(self._pattern_mask(layer, P, x.device), -torch.inf)
+        bad = self._pattern_mask(layer, P, x.device)
+        if keys is not None:  # real queries never read padding; a padding query keeps its
+            # own pattern (finite, never read by a real token), so no row is fully masked
+            bad = bad | (~keys[:, None, :] & keys[:, :, None])  # [K*B, P, P]
+        scores = scores.masked_fill(bad, -torch.inf)
         if scores.dtype in (torch.float16, torch.bfloat16):  # as transformers: softmax in fp32
             pattern = torch.softmax(scores, dim=-1, dtype=torch.float32).to(scores.dtype)
         else:
@@ -561,6 +609,22 @@ class PatchableModel:
         if a.post_norm is not None:  # every head is computed here (see _run)
             out = _post_norm_shares(out, a.b_O, a.post_norm)
         return out.view(n, K, B, P, D).transpose(0, 1)
+
+
+def _check_mask(mask: Tensor | None, tokens: Tensor) -> Tensor | None:
+    """``attention_mask`` as a bool tensor of the tokens' shape (None: no padding)."""
+    if mask is None:
+        return None
+    if not isinstance(mask, Tensor) or mask.shape != tokens.shape:
+        shape = getattr(mask, "shape", type(mask).__name__)
+        raise ValueError(
+            f"attention_mask must be a tensor of the tokens' shape {list(tokens.shape)}, "
+            f"got {shape}"
+        )
+    mask = mask.to(device=tokens.device, dtype=torch.bool)
+    if not mask.any(-1).all():
+        raise ValueError("attention_mask has an example without any real token")
+    return mask
 
 
 def _post_norm_shares(out: Tensor, b_o: Tensor, norm) -> Tensor:

@@ -28,6 +28,9 @@ class TaskData:
     answers: the correct token at each answer position (0 elsewhere).
     wrong: a contrast token where the metric is a difference (e.g. IOI's subject), else None.
     reference: tokens to average over for mean ablation (None: use ``corrupted``).
+    attention_mask: True at real tokens, False at padding (None: no padding). Clean and
+        corrupted share it (paired examples have the same token length); the patched forward
+        and the ablations honour it (``PatchableModel.forward``). Answer positions must be real.
     """
 
     clean: Int[Tensor, "n pos"]
@@ -37,6 +40,7 @@ class TaskData:
     wrong: Int[Tensor, "n pos"] | None = None
     reference: Int[Tensor, "r pos"] | None = None
     extra: dict[str, Tensor] = field(default_factory=dict)
+    attention_mask: Bool[Tensor, "n pos"] | None = None
 
     def __post_init__(self) -> None:
         if self.clean.shape != self.corrupted.shape:
@@ -44,10 +48,12 @@ class TaskData:
                 f"clean and corrupted tokens must have the same shape, got "
                 f"{tuple(self.clean.shape)} and {tuple(self.corrupted.shape)}"
             )
-        for name in ("answer_mask", "answers", "wrong"):
+        for name in ("answer_mask", "answers", "wrong", "attention_mask"):
             t = getattr(self, name)
             if t is not None and t.shape != self.clean.shape:
                 raise ValueError(f"{name} must have shape {tuple(self.clean.shape)}")
+        if self.attention_mask is not None and (self.answer_mask & ~self.attention_mask).any():
+            raise ValueError("an answer position lies on padding (attention_mask False there)")
 
     @property
     def n(self) -> int:
@@ -89,6 +95,10 @@ class Task(ABC):
     default_n: ClassVar[int] = 32
     per_position: ClassVar[bool] = False  # whether a per-position ground truth exists
     metric_description: ClassVar[str] = ""  # the metric and its sign convention
+    # False: a faithfulness-only task (no ground truth); the runner leaves edge recovery
+    # empty and records ``no_truth_note`` (why) instead of calling ``ground_truth``
+    has_ground_truth: ClassVar[bool] = True
+    no_truth_note: ClassVar[str | None] = None
 
     def unavailable_reason(self) -> str | None:
         """Why this task can't run here (missing weights, optional dependency), or None."""
@@ -157,4 +167,7 @@ def get_task(key: str) -> Task:
     """An instance of the task registered as ``key`` (unknown keys suggest the closest)."""
     import tasks  # noqa: F401  (registers every task module)
 
-    return TASKS.get(key)()
+    task = TASKS.get(key)()
+    if not isinstance(task, Task):
+        raise TypeError(f"the factory registered as task {key!r} returned {task!r}, not a Task")
+    return task

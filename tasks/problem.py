@@ -54,7 +54,9 @@ class Problem:
     @classmethod
     def from_task(cls, task: Task, model: PatchableModel, data: TaskData, ablation: str) -> Problem:
         """The problem of ``task`` on a model and data already made (ablation: a kind)."""
-        abl = model.ablate(ablation, data.clean, data.corrupted, data.reference)
+        abl = model.ablate(
+            ablation, data.clean, data.corrupted, data.reference, data.attention_mask
+        )
         return cls(model, data, abl, task.metric, task.divergence)
 
     @property
@@ -69,6 +71,7 @@ class Problem:
             self.ablation,
             logit_positions=self._logit_positions,
             live=self.live,
+            attention_mask=self.data.attention_mask,
         )
 
     def metric_of(self, masks: Float[Tensor, "*k n_edges"]) -> Float[Tensor, "*k"]:

@@ -70,10 +70,16 @@ class Rotary:
     def dim(self) -> int:
         return 2 * self.inv_freq.shape[0]
 
-    def cos_sin(self, n_pos: int, dtype: torch.dtype, device) -> tuple[Tensor, Tensor]:
-        """``cos``, ``sin`` of shape ``[n_pos, dim]`` for positions ``0..n_pos-1``."""
-        pos = torch.arange(n_pos, device=device, dtype=torch.float32)
-        freqs = pos[:, None] * self.inv_freq.to(device=device, dtype=torch.float32)[None]
+    def cos_sin(
+        self, n_pos: int, dtype: torch.dtype, device, positions: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``cos``, ``sin`` of shape ``[n_pos, dim]`` for positions ``0..n_pos-1``, or
+        ``[batch, n_pos, dim]`` at the position ids ``positions [batch, n_pos]`` (padding)."""
+        if positions is None:
+            pos = torch.arange(n_pos, device=device, dtype=torch.float32)
+        else:
+            pos = positions.to(device=device, dtype=torch.float32)
+        freqs = pos[..., None] * self.inv_freq.to(device=device, dtype=torch.float32)
         emb = freqs.repeat_interleave(2, -1) if self.interleaved else torch.cat([freqs, freqs], -1)
         return (emb.cos() * self.scaling).to(dtype), (emb.sin() * self.scaling).to(dtype)
 
@@ -229,14 +235,16 @@ class ModelSpec:
         return self.W_E.device
 
     # ----- the parts outside the layers -----------------------------------------------------------
-    def embed(self, tokens: Tensor) -> Tensor:
+    def embed(self, tokens: Tensor, positions: Tensor | None = None) -> Tensor:
         """Token (+ learned position) embedding ``[batch, pos, d_model]``, scaled if the family
-        scales it (Gemma: ``sqrt(d_model)``, cast to the model's dtype as ``transformers`` does)."""
+        scales it (Gemma: ``sqrt(d_model)``, cast to the model's dtype as ``transformers`` does).
+        ``positions [batch, pos]``: position ids (padded batches); default ``0..pos-1``."""
         x = F.embedding(tokens, self.W_E)
         if self.embed_scale is not None:
             x = x * torch.as_tensor(self.embed_scale, dtype=x.dtype, device=x.device)
         if self.W_pos is not None:
-            x = x + self.W_pos[: tokens.shape[-1]]
+            pos = self.W_pos[: tokens.shape[-1]] if positions is None else self.W_pos[positions]
+            x = x + pos
         return x
 
     def unembed(self, x: Tensor) -> Tensor:

@@ -1,0 +1,433 @@
+"""Prompt-pair tasks from a data file: one :class:`FileTask` class serves every file.
+
+    python -m eval.run --tasks examples/induction_pairs.csv --model induction --methods eap
+    spec = FileTaskSpec("pairs.csv", "gpt2", metric="logprob"); key = register_file_task(spec)
+
+A :class:`FileTaskSpec` names the file (any format of :mod:`tasks.readers`), the model (a model
+the suite ships, e.g. ``induction``, a Hugging Face hub name or a local path), the metric
+(:mod:`tasks.pair_metrics`) and, optionally, a ground-truth file (edge names, one per line, or an
+MIB circuit file). :func:`register_file_task` checks everything that can be checked before a run
+(the file's rows, tokenisation, token lengths, answers of one token, the ground truth's edge
+names against the model's graph) and registers a factory under a key (``file-<stem>``) with
+``TASKS.add``; a bad file raises :class:`FileTaskError` naming file, line and problem.
+
+Data: prompts are tokenised with the model's tokenizer (a BOS token is prepended when the
+tokenizer has one, as TransformerLens does) or taken as token ids; clean and corrupted of one
+pair must have the same token length (resample ablation patches position by position). Prompts
+of different lengths are right-padded and carry an ``attention_mask``; the metric reads the
+logits at the last real token of each clean prompt.
+
+Without a ground truth the task is faithfulness-only: ``has_ground_truth`` is False and the
+runner leaves the recovery columns empty with a note saying why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from patching.graph import EdgeGraph, GraphConfig
+from tasks.base import TASKS, Task, TaskData
+from tasks.pair_metrics import DEFAULT_METRIC, get_pair_metric
+from tasks.readers import PairFile, PairFileError, read_pairs, read_truth
+
+NO_TRUTH_NOTE = "no ground truth given (--truth): faithfulness only, edge recovery not scored"
+HF_NEEDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "config": (("config.json",),),
+    "weights": (("model.safetensors",), ("pytorch_model.bin",), ("model.safetensors.index.json",)),
+}
+
+
+class FileTaskError(ValueError):
+    """A prompt-pair task that can't be built (bad file, unknown model or metric)."""
+
+
+@dataclass(frozen=True)
+class FileTaskSpec:
+    """Everything that defines a file task; travels to worker processes as a dict."""
+
+    path: str
+    model: str
+    metric: str = DEFAULT_METRIC
+    truth: str | None = None
+    key: str | None = None
+
+    @property
+    def task_key(self) -> str:
+        return self.key or "file-" + re.sub(r"[^A-Za-z0-9_.-]", "_", Path(self.path).stem)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FileTaskSpec:
+        return cls(**d)
+
+
+# ----- models -----------------------------------------------------------------------------------
+def _induction(device: str):
+    from tasks.induction import InductionTask
+
+    return InductionTask().load_model(device)
+
+
+def _tracr(name: str) -> Callable[[str], object]:
+    def load(device: str):
+        from tasks.tracr_programs import load_model
+
+        return load_model(name, device)
+
+    return load
+
+
+# the models the suite ships (offline, no tokenizer: files for them hold token ids)
+SHIPPED_MODELS: dict[str, Callable[[str], object]] = {
+    "induction": _induction,
+    "tracr-reverse": _tracr("reverse"),
+    "tracr-proportion": _tracr("proportion"),
+}
+
+
+def model_unavailable_reason(name: str) -> str | None:
+    """Why ``name`` (shipped, local path or hub name) can't be loaded here, or None."""
+    if name in SHIPPED_MODELS:
+        return None
+    if Path(name).exists():
+        return None if Path(name, "config.json").is_file() else f"{name}: no config.json there"
+    from tasks.ioi.hub import unavailable_reason
+
+    return unavailable_reason(name, HF_NEEDS)
+
+
+def load_tokenizer(name: str):
+    """The model's tokenizer (None for the shipped models, which take token ids)."""
+    if name in SHIPPED_MODELS:
+        return None
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(name)
+
+
+# ----- tokenisation -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Encoded:
+    """Token ids of every row: prompts, answer and wrong-answer sets."""
+
+    clean: list[list[int]]
+    corrupted: list[list[int]]
+    answers: list[list[int]]
+    wrongs: list[list[int]]
+    pad_id: int
+
+
+def _encode_prompt(tok, text) -> list[int]:
+    if isinstance(text, tuple):
+        return list(text)
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    if tok.bos_token_id is not None:
+        ids = [tok.bos_token_id, *ids]
+    return ids
+
+
+def _encode_answer(pf: PairFile, tok, line, name: str, value) -> int:
+    if isinstance(value, int):
+        return value
+    if tok is None:
+        raise PairFileError(
+            pf.path, line, f"{name} {value!r} is text but the model has no tokenizer"
+        )
+    ids = tok(value, add_special_tokens=False)["input_ids"]
+    if len(ids) != 1:
+        raise PairFileError(
+            pf.path, line, f"{name} {value!r} is {len(ids)} tokens {ids}; it must be one token"
+        )
+    return ids[0]
+
+
+def encode(pf: PairFile, tok, d_vocab: int | None, needs_wrong: bool) -> Encoded:
+    """Token ids of ``pf``'s rows; PairFileError naming the line on any problem."""
+    if not pf.ids and tok is None:
+        raise PairFileError(
+            pf.path,
+            None,
+            "the prompts are text but the model has no tokenizer; "
+            "write them as space-separated token ids",
+        )
+    if needs_wrong and not pf.has_wrong:
+        line = next(r.line for r in pf.rows if not r.wrongs)
+        raise PairFileError(
+            pf.path,
+            line,
+            "no wrong answer, which the logit-diff metric needs; add one or "
+            "choose --metric logprob or kl",
+        )
+    out = Encoded([], [], [], [], 0)
+    for r in pf.rows:
+        c, x = _encode_prompt(tok, r.clean), _encode_prompt(tok, r.corrupted)
+        if len(c) != len(x):
+            raise PairFileError(
+                pf.path,
+                r.line,
+                f"clean is {len(c)} tokens and corrupted {len(x)}; a pair must "
+                "have the same token length (patching aligns them position by position)",
+            )
+        a = [_encode_answer(pf, tok, r.line, "answer", v) for v in r.answers]
+        w = [_encode_answer(pf, tok, r.line, "wrong answer", v) for v in r.wrongs]
+        if d_vocab is not None:
+            bad = [t for t in (*c, *x, *a, *w) if not 0 <= t < d_vocab]
+            if bad:
+                raise PairFileError(
+                    pf.path,
+                    r.line,
+                    f"token id {bad[0]} is outside the model's vocabulary (0..{d_vocab - 1})",
+                )
+        out.clean.append(c)
+        out.corrupted.append(x)
+        out.answers.append(a)
+        out.wrongs.append(w)
+    if tok is not None:
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        object.__setattr__(out, "pad_id", int(pad or 0))
+    return out
+
+
+def _padded(rows: list[list[int]], P: int, fill: int) -> Tensor:
+    t = torch.full((len(rows), P), fill, dtype=torch.long)
+    for i, r in enumerate(rows):
+        t[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+    return t
+
+
+def build_data(enc: Encoded, rows: list[int]) -> TaskData:
+    """TaskData of the rows ``rows`` (indices): right-padded, answer at the last real token."""
+    clean = [enc.clean[i] for i in rows]
+    lengths = torch.tensor([len(c) for c in clean])
+    P, n = int(lengths.max()), len(rows)
+    tokens = _padded(clean, P, enc.pad_id)
+    corrupted = _padded([enc.corrupted[i] for i in rows], P, enc.pad_id)
+    pos = lengths - 1
+    answer_mask = torch.zeros(n, P, dtype=torch.bool)
+    answer_mask[torch.arange(n), pos] = True
+    a_set = _padded([enc.answers[i] for i in rows], max(len(enc.answers[i]) for i in rows), -1)
+    w_len = max(len(enc.wrongs[i]) for i in rows)
+    w_set = _padded([enc.wrongs[i] for i in rows], max(w_len, 1), -1)
+    answers = torch.zeros(n, P, dtype=torch.long)
+    answers[torch.arange(n), pos] = a_set[:, 0]
+    wrong = None
+    if w_len:
+        wrong = torch.zeros(n, P, dtype=torch.long)
+        wrong[torch.arange(n), pos] = w_set[:, 0].clamp(min=0)
+    mask = None if bool((lengths == P).all()) else torch.arange(P)[None] < lengths[:, None]
+    extra = {"answer_pos": pos, "answer_set": a_set, "wrong_set": w_set}
+    return TaskData(
+        tokens, corrupted, answer_mask, answers, wrong, extra=extra, attention_mask=mask
+    )
+
+
+# ----- the task ---------------------------------------------------------------------------------
+class FileTask(Task):
+    """A task read from a prompt-pair file (see the module docstring); one instance per spec."""
+
+    ablations = ("resample", "mean", "zero")
+    default_ablation = "resample"
+    per_position = False
+
+    def __init__(self, spec: FileTaskSpec) -> None:
+        self.spec = spec
+        self.key = spec.task_key
+        self.metric_spec = get_pair_metric(spec.metric)
+        self.pairs = read_pairs(spec.path)
+        self.max_examples = self.default_n = len(self.pairs.rows)
+        self.has_ground_truth = spec.truth is not None
+        self.no_truth_note = None if self.has_ground_truth else NO_TRUTH_NOTE
+        self.description = (
+            f"prompt pairs from {spec.path} ({self.pairs.format}, {len(self.pairs.rows)} rows) "
+            f"on {spec.model}"
+        )
+        self.metric_description = self.metric_spec.description + "; higher = more clean"
+        self._model = None
+        self._encoded: Encoded | None = None
+        self._truth: set[str] | None = None
+
+    def unavailable_reason(self) -> str | None:
+        return model_unavailable_reason(self.spec.model)
+
+    def load_model(self, device: str = "cpu"):
+        reason = self.unavailable_reason()
+        if reason is not None:
+            raise RuntimeError(f"cannot load model {self.spec.model!r}: {reason}")
+        if self.spec.model in SHIPPED_MODELS:
+            return SHIPPED_MODELS[self.spec.model](device)
+        from patching.adapters.hf import load
+
+        return load(self.spec.model, device=device)
+
+    def _patchable(self):
+        if self._model is None:
+            from patching.patched import PatchableModel
+
+            self._model = PatchableModel(self.load_model("cpu"))
+        return self._model
+
+    @property
+    def encoded(self) -> Encoded:
+        if self._encoded is None:
+            tok = load_tokenizer(self.spec.model)
+            d_vocab = self._patchable().cfg.d_vocab if self.spec.model in SHIPPED_MODELS else None
+            if tok is not None:
+                d_vocab = len(tok)
+            self._encoded = encode(self.pairs, tok, d_vocab, self.metric_spec.needs_wrong)
+        return self._encoded
+
+    def validate(self) -> None:
+        """Every check a run would hit later (tokens, lengths, ground-truth names): raises
+        FileTaskError (PairFileError) now. A model that can't be loaded here is not an error
+        (the task is skipped with the reason)."""
+        if self.unavailable_reason() is not None:
+            return
+        self.encoded  # noqa: B018  (tokenises and checks every row)
+        if self.spec.truth is not None:
+            graph = self._patchable().graph
+            self._check_truth(
+                EdgeGraph(
+                    graph.n_layers, graph.n_heads, graph.has_mlp, GraphConfig(), graph.parallel
+                )
+            )
+
+    def _make_data(self, n: int, seed: int) -> TaskData:
+        gen = torch.Generator().manual_seed(seed)
+        rows = torch.randperm(len(self.pairs.rows), generator=gen)[:n].tolist()
+        data = build_data(self.encoded, rows)
+        if self.metric_spec.needs_clean:
+            data.extra["clean_logp"] = self._clean_logp(data)
+        return data
+
+    @torch.no_grad()
+    def _clean_logp(self, data: TaskData) -> Tensor:
+        pm = self._patchable()
+        ab = pm.ablate("zero", data.clean, attention_mask=data.attention_mask)
+        ones = torch.ones(pm.graph.n_edges)
+        logits = pm(
+            data.clean,
+            ones,
+            ab,
+            out_positions=data.extra["answer_pos"],
+            attention_mask=data.attention_mask,
+        )
+        return torch.log_softmax(logits.float(), -1)
+
+    def check_graph(self, config: GraphConfig) -> None:
+        """Per-position graphs run faithfulness-only (a position-free ground truth does not say
+        which positions carry an edge, and positions differ between padded prompts)."""
+        if config.positions is not None and self.has_ground_truth:
+            raise ValueError(
+                f"task {self.key!r}: its ground truth ({self.spec.truth}) has no positions; "
+                "per-position methods run on this file without --truth (faithfulness only)"
+            )
+
+    def metric(self, logits: Float[Tensor, "*k n pos vocab"], data: TaskData) -> Tensor:
+        return self.metric_spec.fn(logits, data)
+
+    def _check_truth(self, graph: EdgeGraph) -> set[str]:
+        from patching.names import project_edges
+
+        if self._truth is None:
+            self._truth = read_truth(self.spec.truth)
+        try:
+            edges = project_edges(self._truth, graph.config)
+        except ValueError as exc:
+            raise PairFileError(self.spec.truth, None, str(exc)) from None
+        unknown = sorted(edges - set(graph.edge_names))
+        if unknown:
+            raise PairFileError(
+                self.spec.truth,
+                None,
+                f"{len(unknown)} edge(s) not in {self.spec.model}'s graph "
+                f"({graph.n_layers} layers x {graph.n_heads} heads), e.g. {unknown[:3]}",
+            )
+        return edges
+
+    def _ground_truth(self, graph: EdgeGraph, ablation: str) -> set[str]:
+        if self.spec.truth is None:
+            raise ValueError(f"task {self.key!r} has no ground truth ({NO_TRUTH_NOTE})")
+        return self._check_truth(graph)
+
+
+def register_file_task(spec: FileTaskSpec, validate: bool = True) -> str:
+    """Register a factory of ``FileTask(spec)`` in ``TASKS`` (replacing one of the same key);
+    returns the key. Raises FileTaskError with the file, line and problem when ``spec`` is bad."""
+    try:
+        task = FileTask(spec)
+        if validate:
+            task.validate()
+    except (PairFileError, ValueError) as exc:
+        raise FileTaskError(str(exc)) from None
+    if task.key in TASKS:
+        TASKS.unregister(task.key)
+    TASKS.add(task.key, lambda: task)  # the validated instance (its tokens are cached)
+    return task.key
+
+
+def ensure_file_task(spec: dict) -> str:
+    """Register the file task of ``spec`` (a :meth:`FileTaskSpec.to_dict`) unless its key is
+    registered already (a worker process: the runner validated it before any run)."""
+    s = FileTaskSpec.from_dict(spec)
+    if s.task_key in TASKS:
+        return s.task_key
+    return register_file_task(s, validate=False)
+
+
+def is_task_file(name: str) -> bool:
+    """Whether a ``--tasks`` entry names a file (a path, or a name with a reader's suffix)."""
+    from tasks.readers import READERS
+
+    return "/" in name or Path(name).suffix.lower() in READERS or Path(name).is_file()
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).resolve())
+
+
+def expand_task_files(
+    tasks: str, model: str | None, metric: str | None, truth: str | None
+) -> tuple[str, dict[str, dict]]:
+    """``--tasks`` with every file entry registered and replaced by its key, and each file
+    task's spec by key. FileTaskError on a bad file, or on --model/--metric/--truth without a
+    file (they configure file tasks only) or a file without --model."""
+    entries = [t.strip() for t in tasks.split(",") if t.strip()]
+    files = [t for t in entries if is_task_file(t)]
+    if not files:
+        given = [f for f, v in (("--model", model), ("--metric", metric), ("--truth", truth)) if v]
+        if given:
+            raise FileTaskError(
+                f"{', '.join(given)} configure(s) tasks read from a file; name a prompt-pair "
+                "file in --tasks (e.g. --tasks examples/induction_pairs.csv)"
+            )
+        return tasks, {}
+    if model is None:
+        raise FileTaskError(
+            f"--tasks {files[0]} is a prompt-pair file: say which model runs it with --model "
+            f"(one the suite ships: {', '.join(sorted(SHIPPED_MODELS))}; a Hugging Face name; "
+            "or a local path)"
+        )
+    specs, keys = {}, []
+    for entry in entries:
+        if entry not in files:
+            keys.append(entry)
+            continue
+        spec = FileTaskSpec(  # absolute paths: workers may run elsewhere
+            _absolute(entry),
+            _absolute(model) if Path(model).exists() else model,
+            metric or DEFAULT_METRIC,
+            None if truth is None else _absolute(truth),
+        )
+        key = register_file_task(spec)
+        specs[key] = spec.to_dict()
+        keys.append(key)
+    return ",".join(keys), specs
