@@ -106,7 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--overwrite", action="store_true", help="allow an --out that holds records")
     files = p.add_argument_group("tasks from a prompt-pair file (--tasks path/to/pairs.csv)")
-    files.add_argument("--model", help="model of file tasks: shipped (induction), hub name or path")
+    files.add_argument(
+        "--model",
+        help="model of file tasks (shipped: induction; a hub name or a local path) and of tasks "
+        "not tied to one model (ioi: prompts are built with that model's tokenizer)",
+    )
     files.add_argument("--metric", help="file tasks' metric: logit-diff (default), logprob, kl")
     files.add_argument("--truth", help="file tasks' ground truth: edge names (one a line) or MIB")
     return p
@@ -181,6 +185,16 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
     except FileTaskError as exc:
         raise UsageError(str(exc)) from None
     method_keys, task_keys = methods.resolve(args.methods), tasks.resolve(task_spec)
+    if args.model:  # tasks not tied to one model (ioi) run on --model too
+        from tasks.configured import ModelOptionError, with_model
+
+        try:
+            task_keys, model_specs = with_model(task_keys, args.model)
+        except ModelOptionError as exc:
+            if not file_specs:
+                raise UsageError(str(exc)) from None
+            model_specs = {}  # the files took the model; the other tasks keep theirs
+        file_specs = {**file_specs, **model_specs}
     baseline = load_baseline(args.check) if args.check else None
     device = resolve_device(args.device)
     skipped, ablations, ns = {}, {}, {}

@@ -92,10 +92,12 @@ def run_job(job: Job, isolated: bool = True) -> Outcome:
     torch.set_num_threads(job.threads)
     try:
         import_plugins(job.plugins)
-        if job.task_spec is not None:
+        if job.task_spec is not None:  # a task configured by the runner: register it here too
+            from tasks.configured import ensure_configured, is_configured_spec
             from tasks.file_task import ensure_file_task
 
-            ensure_file_task(job.task_spec)
+            ensure = ensure_configured if is_configured_spec(job.task_spec) else ensure_file_task
+            ensure(job.task_spec)
         _run(job, outcome, isolated)
     except UnsupportedGraphError as exc:  # e.g. no per-position ground truth for this task
         record.status = f"skipped: {one_line(exc.__cause__ or exc)}"  # the task's own words

@@ -403,7 +403,8 @@ def expand_task_files(
     entries = [t.strip() for t in tasks.split(",") if t.strip()]
     files = [t for t in entries if is_task_file(t)]
     if not files:
-        given = [f for f, v in (("--model", model), ("--metric", metric), ("--truth", truth)) if v]
+        # --model alone may configure tasks that take a model (tasks.configured)
+        given = [f for f, v in (("--metric", metric), ("--truth", truth)) if v]
         if given:
             raise FileTaskError(
                 f"{', '.join(given)} configure(s) tasks read from a file; name a prompt-pair "

@@ -36,7 +36,7 @@ task on any causal LM the graph supports (a Hugging Face hub name or a local
 names, places and objects that are not one token there are dropped (as for GPT-2), and the model
 is loaded through :func:`patching.adapters.hf.load`. The ground truth (Wang et al.'s circuit) is a
 finding about GPT-2 small only, so for any other model the task is faithfulness-only:
-:meth:`IOITask.ground_truth_missing` says why, and the runner leaves the recovery columns empty.
+:attr:`IOITask.no_truth_note` says why, and the runner leaves the recovery columns empty.
 ``prepend_bos`` defaults to False for GPT-2 (as Wang et al. and ACDC) and to True for other models
 whose tokenizer has a BOS token (Llama-, Gemma- and Qwen-family models are trained with one).
 """
@@ -99,6 +99,7 @@ class IOITask(Task):
     max_examples: ClassVar[int] = 10_000
     default_n: ClassVar[int] = 32
     per_position: ClassVar[bool] = True  # with ``order`` set; see the module docstring
+    takes_model: ClassVar[bool] = True  # --model NAME_OR_PATH: see tasks.configured
 
     def __init__(
         self,
@@ -162,9 +163,14 @@ class IOITask(Task):
         model = HookedTransformer.from_pretrained(MODEL_NAME, device=device)
         return model.eval()
 
-    def ground_truth_missing(self) -> str | None:
-        """Why this task has no ground truth (None: it has one). Wang et al.'s circuit is GPT-2
-        small's; on another model the task measures faithfulness only."""
+    @property
+    def has_ground_truth(self) -> bool:  # Wang et al.'s circuit is GPT-2 small's
+        return self.is_gpt2
+
+    @property
+    def no_truth_note(self) -> str | None:
+        """Why this task has no ground truth (None: it has one): on another model than GPT-2
+        small the task measures faithfulness only."""
         if self.is_gpt2:
             return None
         return (
@@ -229,8 +235,7 @@ class IOITask(Task):
             )
 
     def _ground_truth(self, graph: EdgeGraph, ablation: str) -> set[str]:
-        missing = self.ground_truth_missing()
-        if missing is not None:
-            raise ValueError(missing)
+        if not self.has_ground_truth:
+            raise ValueError(self.no_truth_note)
         roles = None if graph.config.positions is None else self.role_positions
         return ioi_ground_truth(graph, roles)

@@ -697,8 +697,8 @@ def test_other_model_runs_faithfulness_only(llama_dir):
     from tasks.problem import build_problem
 
     task = IOITask(model=llama_dir)
-    assert "GPT-2 small only" in task.ground_truth_missing()
-    assert IOITask().ground_truth_missing() is None
+    assert not task.has_ground_truth and "GPT-2 small only" in task.no_truth_note
+    assert IOITask().has_ground_truth and IOITask().no_truth_note is None
     problem = build_problem(task, GraphOptions(), n=4, seed=0, ablation="resample")
     # the loaded model is the saved one: all masks 1 reproduce its own logits
     from patching.adapters import hf
@@ -721,3 +721,37 @@ def test_other_model_unavailable_says_why(tmp_path):
         task.load_model()
     with pytest.raises(ValueError, match="hub name or a local path"):
         IOITask(model="")
+
+
+def test_eval_run_ioi_on_another_model(llama_dir, tmp_path):
+    """``eval.run --tasks ioi --model DIR`` runs ioi on that model, in a worker process that
+    registers the configured task again, faithfulness-only with the note saying why."""
+    import math
+
+    from eval import run
+    from eval.records import read_records
+    from tasks.base import TASKS
+
+    before = set(TASKS.keys())
+    out = tmp_path / "run"
+    argv = ["--tasks", "ioi", "--model", llama_dir, "--methods", "eap", "--seeds", "1",
+            "--n", "8", "--device", "cpu", "--no-plots", "--out", str(out)]
+    try:
+        assert run.main(argv) == 0
+    finally:
+        for key in set(TASKS.keys()) - before:
+            TASKS.unregister(key)
+    (rec,) = read_records(out)
+    assert rec.ok and rec.task.startswith("ioi@tiny-llama")
+    assert math.isnan(rec.auc) and "GPT-2 small only" in rec.note
+    assert rec.metric_clean != rec.metric_ablated
+
+
+def test_eval_run_model_needs_a_task_that_takes_one(tmp_path, capsys):
+    from eval import run
+
+    argv = ["--tasks", "induction", "--model", "gpt2", "--methods", "eap", "--out",
+            str(tmp_path / "run")]
+    assert run.main(argv) == 2
+    assert "takes a model" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
