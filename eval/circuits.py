@@ -61,11 +61,13 @@ class Circuit:
 
     @property
     def size_note(self) -> str:
-        """How the circuit was cut: ``top 5% of 81 edges = 5, 4 after pruning dangling edges``."""
+        """How the circuit was cut: ``top 5% of 81 edges = 5, 4 after pruning dangling edges``
+        or ``top 6 of 81 edges, 5 after pruning dangling edges``."""
         n = len(self.graph_edges)
-        top = f"top {self.label} of {n} edges" + (
-            "" if "edges" in self.label else f" = {self.n_top}"
-        )
+        if self.label.endswith("edges"):
+            top = f"top {self.n_top} of {n} edges"
+        else:
+            top = f"top {self.label} of {n} edges = {self.n_top}"
         return f"{top}, {len(self.edges)} after pruning dangling edges"
 
     def marks(self) -> dict[str, str]:

@@ -24,6 +24,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import FancyArrowPatch  # noqa: E402
+from matplotlib.path import Path as MplPath  # noqa: E402
 
 from eval.circuits import Circuit  # noqa: E402
 from patching.names import EMBED, LOGITS, QKV, depth, parse_edge, parse_node, without_role  # noqa: E402
@@ -31,6 +33,7 @@ from patching.names import EMBED, LOGITS, QKV, depth, parse_edge, parse_node, wi
 ROLE_COLOURS = {"q": "#1f77b4", "k": "#2ca02c", "v": "#9467bd", None: "#444444"}
 NEGATIVE_COLOURS = {"q": "#8fbbd9", "k": "#95cf95", "v": "#c9b3de", None: "#a0a0a0"}
 TP_COLOUR, MISSED_COLOUR, FP_COLOUR = "#2ca02c", "#d62728", "#d62728"
+LEGEND = dict(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=7, frameon=False)
 ROLE_OFFSET = {"q": -0.22, "k": 0.0, "v": 0.22, None: 0.0}
 
 
@@ -149,25 +152,29 @@ def layout(graph_edges) -> dict[str, tuple[float, float]]:
 
 
 def _arrow(ax, pos, name: str, colour: str, lw: float, style: str, alpha: float = 0.9):
+    """Draw edge ``name``; returns the point halfway along it. An edge that skips rows bends
+    (a quadratic curve), so that it does not run through the nodes between its ends."""
     e = parse_edge(name)
     (x0, y0), (x1, y1) = pos[e.src.name], pos[without_role(e.dst.name)]
     x1 += ROLE_OFFSET[e.dst.role]
-    ax.annotate(
-        "",
-        xy=(x1, y1 - 0.17),
-        xytext=(x0, y0 + 0.17),
-        arrowprops=dict(
+    y0, y1 = y0 + 0.17, y1 - 0.17
+    dx, dy = x1 - x0, y1 - y0
+    bend = 0.0 if abs(dy) <= 1 else 0.08 + 0.02 * min(abs(dy), 8)
+    mid = ((x0 + x1) / 2, (y0 + y1) / 2)
+    ctrl = (mid[0] + bend * dy, mid[1] - bend * dx)
+    path = MplPath([(x0, y0), ctrl, (x1, y1)], [MplPath.MOVETO, MplPath.CURVE3, MplPath.CURVE3])
+    ax.add_patch(
+        FancyArrowPatch(
+            path=path,
             arrowstyle="-|>",
             color=colour,
             lw=lw,
             linestyle=style,
             alpha=alpha,
-            shrinkA=0,
-            shrinkB=0,
             mutation_scale=6 + 1.5 * lw,
-        ),
+        )
     )
-    return (x0 + x1) / 2, (y0 + y1) / 2
+    return (mid[0] + ctrl[0]) / 2, (mid[1] + ctrl[1]) / 2
 
 
 def _nodes(ax, pos, used: set[str]) -> None:
@@ -233,7 +240,7 @@ def figure(c: Circuit):
     handles += [Line2D([], [], color=NEGATIVE_COLOURS[None], lw=2, ls="--", label="score < 0")]
     if c.truth is not None:
         handles += [Line2D([], [], color=FP_COLOUR, marker="x", lw=0, label="false positive")]
-    ax.legend(handles=handles, loc="upper left", fontsize=6, frameon=False)
+    ax.legend(handles=handles, **LEGEND)
     if c.truth is not None:
         ax = axes[0, 1]
         kept = set(c.edges)
@@ -249,9 +256,7 @@ def figure(c: Circuit):
                 Line2D([], [], color=TP_COLOUR, lw=2, label="found (true positive)"),
                 Line2D([], [], color=MISSED_COLOUR, lw=2, ls=":", label="missed"),
             ],
-            loc="upper left",
-            fontsize=6,
-            frameon=False,
+            **LEGEND,
         )
     fig.tight_layout()
     return fig
