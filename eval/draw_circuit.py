@@ -88,7 +88,7 @@ def _q(s: str) -> str:
 
 
 def _width(score: float, top: float) -> float:
-    return 0.6 + 3.4 * abs(score) / top if top > 0 else 1.0
+    return 0.5 + 2.5 * abs(score) / top if top > 0 else 1.0
 
 
 def to_dot(c: Circuit) -> str:
