@@ -65,20 +65,22 @@ def summary_lines(c: Circuit) -> list[str]:
 
 # ----- text --------------------------------------------------------------------------------------
 def to_text(c: Circuit) -> str:
-    """``dst <- src src ...`` per destination, grouped under ``# layer L`` (and ``# logits``)."""
-    by_dst: dict[str, list[str]] = {}
+    """``dst <- src src ...`` per destination, grouped under ``# layer L`` (and ``# logits``).
+    In a per-position graph the destination carries the edge's position: ``a1.h0.k@3 <- a0.h2``
+    (the sources are read at that position too)."""
+    by_dst: dict[tuple[str, int | None], list[str]] = {}
     for name in c.edges:  # most important first
         e = parse_edge(name)
-        by_dst.setdefault(e.dst.name, []).append(_end(e.src.name, e.position))
+        by_dst.setdefault((e.dst.name, e.position), []).append(e.src.name)
     lines = [f"# {line}" for line in summary_lines(c)]
     group = None
-    for dst in sorted(by_dst, key=_dst_key):
+    for dst, position in sorted(by_dst, key=lambda d: (_dst_key(d[0]), d[1] or 0)):
         layer = parse_node(dst).layer
         heading = "# logits" if layer is None else f"# layer {layer}"
         if heading != group:
             lines.append(heading)
             group = heading
-        lines.append(f"{dst} <- {' '.join(by_dst[dst])}")
+        lines.append(f"{_end(dst, position)} <- {' '.join(by_dst[dst, position])}")
     return "\n".join(lines) + "\n"
 
 

@@ -266,3 +266,26 @@ def test_every_run_writes_circuits_and_eval_run_draws_them(tiny, tmp_path):
             mask = np.array([n in set(c["edges"]) for n in names])
             assert (prune_dangling(names, mask) == mask).all()
         assert (out / "plots" / f"circuit_{method}___test-tiny__seed0.png").is_file()
+
+
+def test_text_of_a_per_position_circuit(tmp_path, capsys):
+    """Per-position edges: the destination carries the position, sources are read there too."""
+    folder = tmp_path / "pos"
+    folder.mkdir()
+    names = ["embed->a0.h0.v@1", "embed->a0.h0.k@0", "a0.h0->logits@1", "embed->logits@0"]
+    scores = torch.tensor([0.5, 0.4, 0.9, 0.1])
+    write_run(folder, [Record("_m", "_t", "resample", 0)], [])
+    write_found(folder, "_m", "_t", 0, names, scores, {})
+    write_circuits(
+        folder, circuits_dict("_m", "_t", 0, "resample", False, names, scores, [1.0], None)
+    )
+    code, out, _ = main([folder, "--method", "_m", "--task", "_t", "--edges", 4], capsys)
+    assert code == 0
+    assert out.splitlines()[1:] == [
+        "# layer 0",
+        "a0.h0.k@0 <- embed",
+        "a0.h0.v@1 <- embed",
+        "# logits",
+        "logits@0 <- embed",
+        "logits@1 <- a0.h0",
+    ]
