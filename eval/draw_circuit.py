@@ -84,6 +84,10 @@ def to_text(c: Circuit) -> str:
             lines.append(heading)
             group = heading
         lines.append(f"{_end(dst, position)} <- {' '.join(by_dst[dst, position])}")
+    if not by_dst:
+        lines.append(
+            "# no edge is left at this size: none of the top edges is on a path to the logits"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -16,6 +16,7 @@ from eval.circuits import (
     read_circuits,
     write_circuits,
 )
+from eval.draw_circuit import to_text
 from eval.found import read_scores, write_found
 from eval.records import Record, write_run
 from patching.prune import prune_dangling
@@ -98,6 +99,7 @@ def test_default_size_without_truth_is_5_percent(tmp_path):
     assert c.truth is None and c.marks() == {} and c.missed() == []
     # 5% of 14 edges is the top edge (or none, by the size rule); a1.h0->logits alone dangles
     assert c.n_top <= 1 and c.edges == ()
+    assert to_text(c).splitlines()[-1].startswith("# no edge is left at this size")
 
 
 def test_stored_file_holds_pruned_circuits_at_each_size(run_dir):
@@ -231,6 +233,10 @@ def test_missing_run_folder_and_conflicting_sizes(tmp_path, run_dir, capsys):
         [run_dir, "--method", "_m", "--task", "_t", "--size", "5%", "--edges", "3"], capsys
     )
     assert code == 2 and "not allowed with argument" in err
+    code, _, err = main(
+        [run_dir, "--method", "_m", "--task", "_t", "--out", tmp_path / "no" / "c.png"], capsys
+    )
+    assert code == 2 and "no folder" in err and not (tmp_path / "no").exists()
     with pytest.raises(CircuitError, match="no run folder"):
         load_circuit(tmp_path / "none", "_m", "_t", 0, n_edges=3)
 
