@@ -316,6 +316,17 @@ def _plots(out: Path) -> int:
     except Exception as exc:  # the records stand; a failed plot is reported, not fatal
         print(f"warning: plots failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    return _circuit_plots(out)
+
+
+def _circuit_plots(out: Path) -> int:
+    from eval.circuit import draw_run  # each method's circuit per task, at the default size
+
+    try:
+        draw_run(out)
+    except Exception as exc:
+        print(f"warning: circuit plots failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

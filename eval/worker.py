@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from eval.circuits import save_run_circuits
 from eval.cost import MemoryProbe, timed
 from eval.evaluate import Evaluation, evaluate
 from eval.found import trace_dict, trace_summary, write_found
@@ -62,6 +63,7 @@ class Outcome:
     edges: list[str] = field(default_factory=list)
     scores: Tensor | None = None
     trace: dict[str, Any] = field(default_factory=dict)
+    truth: Any = None  # boolean ground-truth mask over ``edges`` (eval.circuits writes it)
 
 
 def import_plugins(plugins) -> None:
@@ -131,6 +133,7 @@ def _run(job: Job, out: Outcome, isolated: bool) -> None:
         rec.n_true_edges = int(truth.sum())
     else:
         rec.note = task.no_truth_note or "the task has no ground truth: edge recovery not scored"
+    out.truth = truth  # the evaluator's and the circuit files' only
     ev, rec.eval_seconds = timed(
         lambda: evaluate(problem, scores.numpy(), truth, rec.signed), job.device
     )
@@ -148,6 +151,11 @@ def run_and_save(job: Job, out: str | Path, isolated: bool) -> tuple[Record, Cur
         except Exception as exc:  # the measures stand; the record says what was not kept
             traceback.print_exc()
             outcome.record.status = f"error: scores or trace not saved: {one_line(exc)}"
+        try:
+            save_run_circuits(out, job, outcome)
+        except Exception as exc:
+            traceback.print_exc()
+            outcome.record.status = f"error: circuits not saved: {one_line(exc)}"
     return outcome.record, outcome.curves
 
 
