@@ -177,7 +177,11 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
     for key in task_keys:
         task = tasks.get(key)()
         ablations[key] = args.ablation or task.default_ablation
-        ns[key] = args.n or task.default_n
+        ns[key] = args.n or task.n_default()
+        if ns[key] > task.max_train() and task.unavailable_reason() is None:
+            raise UsageError(
+                f"--n {ns[key]}: task {key!r} gives at most {task.max_train()} train examples"
+            )
         reason = task.unavailable_reason()
         if reason is None and ablations[key] not in task.ablations:
             has = ", ".join(task.ablations)
