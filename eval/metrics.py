@@ -270,8 +270,8 @@ def pessimistic_auc(fpr, tpr) -> float:
     y = np.concatenate([[0.0], np.asarray(tpr, dtype=np.float64), [1.0]])
     if np.isnan(x).any() or np.isnan(y).any():
         return math.nan
-    x, y = pareto_front(x, y)
-    return float(np.sum((1 - x[1:]) * np.diff(y)))
+    x, y = pareto_front(x, y)  # starts at FPR 0 (the added origin or a point above it)
+    return float(np.sum((1 - x) * np.diff(y, prepend=0.0)))
 
 
 def pareto_auc(labels, scores, signed: bool = False) -> float:
