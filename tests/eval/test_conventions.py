@@ -20,7 +20,7 @@ def test_sizes_are_mibs_floor():
     ]
 
 
-# ----- ties -----------------------------------------------------------------------------------------
+# ----- ties --------------------------------------------------------------------------------------
 def test_a_tie_at_the_cut_is_averaged_over_every_way_to_fill_it():
     scores = np.array([5.0, 2.0, 2.0, 2.0, 2.0, 1.0])
     masks, owner = M.circuit_draws(scores, [1, 3, 5])
