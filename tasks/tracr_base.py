@@ -151,17 +151,11 @@ class TracrTask(Task):
         """Every input of ``pool`` (indices into :meth:`inputs`), in order; each one's corrupted
         partner drawn uniformly from the *other* inputs of the same pool (so a split's data
         never shows the other split's inputs)."""
-        seqs = self.inputs()
         gen = torch.Generator().manual_seed(seed)
         n = len(pool)
         other = torch.randint(n - 1, (n,), generator=gen)
         other = other + (other >= torch.arange(n)).long()
-        clean = self.tokens([seqs[i] for i in pool.tolist()])
-        corrupted = self.tokens([seqs[i] for i in pool[other].tolist()])
-        answer_mask = torch.ones_like(clean, dtype=torch.bool)
-        answer_mask[:, 0] = False
-        answers, extra = self._targets([seqs[i] for i in pool.tolist()])
-        return TaskData(clean, corrupted, answer_mask, answers, extra=extra)
+        return self._data_of(pool, pool[other])
 
     def _make_data(self, n: int, seed: int) -> TaskData:
         """``n`` train inputs for ``seed``: a seeded sample of the train pool."""
@@ -172,10 +166,26 @@ class TracrTask(Task):
     def make_heldout(self) -> TaskData:
         return self._pool_data(self._split()[1], HELDOUT_SEED)
 
-    def all_data(self) -> TaskData:
-        """Every input once, in :meth:`inputs` order (to check the program and its ground truth
-        on the whole pool; a benchmark run uses the splits)."""
-        return self._pool_data(torch.arange(len(self.inputs())), HELDOUT_SEED)
+    def all_data(self, seed: int = 0) -> TaskData:
+        """Every input once, in a seeded order, each with a partner drawn from all the others:
+        the whole pool, to check the program and its ground truth (a benchmark run uses the
+        splits). Seed 0 gives the data the method tests' golden values were measured on."""
+        seqs = self.inputs()
+        n = len(seqs)
+        gen = torch.Generator().manual_seed(seed)
+        order = torch.randperm(n, generator=gen)
+        other = torch.randint(n - 1, (n,), generator=gen)
+        other = other + (other >= order).long()  # never the input itself
+        return self._data_of(order, other)
+
+    def _data_of(self, clean_idx: Tensor, corrupted_idx: Tensor) -> TaskData:
+        seqs = self.inputs()
+        clean = self.tokens([seqs[i] for i in clean_idx.tolist()])
+        corrupted = self.tokens([seqs[i] for i in corrupted_idx.tolist()])
+        answer_mask = torch.ones_like(clean, dtype=torch.bool)
+        answer_mask[:, 0] = False
+        answers, extra = self._targets([seqs[i] for i in clean_idx.tolist()])
+        return TaskData(clean, corrupted, answer_mask, answers, extra=extra)
 
     @abstractmethod
     def _targets(self, seqs: list[tuple]) -> tuple[Int[Tensor, "n pos"], dict[str, Tensor]]:
