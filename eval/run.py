@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto (default): cuda when available",
     )
     p.add_argument("--out", help="output folder (default results/runs/<timestamp>/)")
-    p.add_argument("--n", type=int, help="examples per task (default: each task's default_n)")
+    p.add_argument(
+        "--n", type=int, help="train examples per task (default: each task's n_default())"
+    )
     p.add_argument(
         "--ablation",
         choices=ABLATION_CHOICES,
