@@ -126,3 +126,22 @@ def test_registered_threshold_swept_methods():
     swept = {k for k in METHODS.keys() if METHODS.get(k).threshold_swept}
     assert {"acdc", "ipd-sweep"} <= swept
     assert "eap" not in swept and "random" not in swept
+
+
+def test_the_runner_scores_faithfulness_on_the_heldout_split(tiny, tiny_job):
+    from eval.worker import run_job
+    from patching.graph import GraphOptions
+    from tasks.problem import build_problem
+    from tasks.splits import build_heldout
+
+    out = run_job(tiny_job("_test-grad"), isolated=False)
+    rec, scores = out.record, out.scores.numpy()
+    task = tiny.TinyTask()
+    train = build_problem(task, GraphOptions(), rec.n, 0, "resample")
+    held = build_heldout(task, train, "resample")
+    truth = np.zeros(rec.n_edges, bool)
+    on_held, on_train = evaluate(held, scores, truth), evaluate(train, scores, truth)
+    assert rec.n_heldout == held.data.n == task.n_heldout()
+    assert rec.cpr == pytest.approx(on_held.cpr, abs=1e-6)
+    assert rec.metric_clean == pytest.approx(held.metric_clean, abs=1e-6)
+    assert abs(on_train.cpr - on_held.cpr) > 1e-4  # the two splits do differ here
