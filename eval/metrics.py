@@ -3,6 +3,12 @@
 ``labels`` is a boolean array ``[n_edges]`` (True on ground-truth edges) and ``scores`` one float
 per edge, higher = more important. Edges are ranked by ``|score|`` unless ``signed`` is True
 (the method declares the sign meaningful, ``Method.signed``), in which case by ``score``.
+
+Conventions (README "Conventions"): MIB's circuit sizes (:func:`n_kept`, floor), ties that
+never decide (:func:`circuit_draws`), three edge-recovery areas side by side: :func:`roc_auc`
+(rank AUC over all edges), :func:`pareto_auc` (the ACDC paper's pessimistic Pareto staircase
+over threshold runs) and :func:`auroc_of_points` (MIB's AUROC over its 10 circuit sizes); and
+:func:`overshoot`, the part of CPR above faithfulness 1.
 """
 
 from __future__ import annotations
