@@ -1,5 +1,12 @@
 """Scoring one method's edge scores: edge recovery against the ground truth, and faithfulness.
 
+The protocol is MIB's circuit-localization track (Mueller et al. 2025, MIB-circuit-track's
+``evaluation.py`` / ``print_results.py``): circuits of ``floor(k * n_edges)`` edges for k in
+:data:`eval.metrics.FRACTIONS`, pruned of dangling edges before they are scored, CPR from the
+method's (signed, if it says so) ranking and CMD from |score|. Where the cut splits a block of
+tied scores, the evaluator averages over the ways to fill it (:func:`eval.metrics.circuit_draws`),
+so a tie never decides a result. The README's "Conventions" section lists every column.
+
 The faithfulness curve evaluates every circuit size in one batched patched forward
 (``Problem.metric_of`` with ``[n_masks, n_edges]`` masks), chunked over masks when the batch of
 patched activations would exceed a memory budget. On a task whose metric gives no signal
@@ -9,6 +16,7 @@ undefined: the curve and its areas are NaN, and edge recovery is scored as usual
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +26,7 @@ from jaxtyping import Bool, Float
 from torch import Tensor
 
 from eval import metrics
+from patching.prune import NodeIndex, prune_dangling
 from tasks.problem import Problem
 
 BUDGET_SHARE = 0.25  # of the free device (or host) memory that one evaluation forward may use
@@ -25,22 +34,36 @@ BUDGET_SHARE = 0.25  # of the free device (or host) memory that one evaluation f
 
 @dataclass
 class Evaluation:
-    """Everything the evaluator measures for one score vector."""
+    """Everything the evaluator measures for one score vector (see the module docstring).
+
+    auc: rank AUC over all edges (ties count half); auc_pareto: the ACDC paper's pessimistic
+    Pareto AUC of the threshold runs (NaN unless the method is threshold-swept); auroc_mib: MIB's
+    AUROC from the circuits of the 10 sizes. faithfulness: the curve of the ranking CPR uses
+    (signed scores if the method declares them); faithfulness_abs: of the |score| ranking CMD
+    uses. n_kept: floor(fraction * n_edges); n_in_graph: edges left after dangling-edge pruning
+    (mean over tie draws). overshoot: area of the CPR curve above 1.
+    """
 
     auc: float
+    auc_pareto: float
+    auroc_mib: float
     ap: float
     precision_at_k: float
     fpr: list[float]
     tpr: list[float]
     fractions: list[float]
     n_kept: list[int]
+    n_in_graph: list[float]
     faithfulness: list[float]
+    faithfulness_abs: list[float]
     cpr: float
     cmd: float
     cpr_log: float
     cmd_log: float
+    overshoot: float
     metric_clean: float
     metric_ablated: float
+    n_circuits: int  # distinct circuits evaluated (after tie draws, pruning and de-duplication)
 
 
 def default_budget(device: torch.device) -> int:
@@ -80,23 +103,64 @@ def metric_of_masks(
     return torch.cat([problem.metric_of(part) for part in masks.split(chunk)]).float().cpu()
 
 
-def faithfulness_curve(
+@dataclass
+class Curve:
+    """One ranking's faithfulness curve, per circuit size (means over tie draws)."""
+
+    n_kept: np.ndarray
+    n_in_graph: np.ndarray
+    faithfulness: np.ndarray
+    fpr: np.ndarray  # of the pruned circuits against the truth (NaN without truth)
+    tpr: np.ndarray
+
+
+def faithfulness_curves(
     problem: Problem,
     scores,
-    signed: bool = False,
+    rankings: dict[str, bool],
+    truth: np.ndarray | None = None,
     fractions=metrics.FRACTIONS,
     budget_bytes: int | None = None,
-) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Normalised faithfulness of the top-``fraction`` circuits (NaN without a signal); also the
-    clean/ablated metric."""
-    masks = torch.from_numpy(metrics.circuit_masks(scores, fractions, signed))
-    if not problem.has_signal:
-        nan = np.full(len(masks), np.nan)
-        return masks.sum(1).numpy(), nan, problem.metric_clean, problem.metric_ablated
-    m_circuit = metric_of_masks(problem, masks, budget_bytes).double().numpy()
-    m_clean, m_ablated = problem.metric_clean, problem.metric_ablated
-    values = metrics.normalised_faithfulness(m_circuit, m_clean, m_ablated)
-    return masks.sum(1).numpy(), values, m_clean, m_ablated
+) -> tuple[dict[str, Curve], int]:
+    """The curve of each ranking in ``rankings`` (name -> signed) and the number of distinct
+    circuits evaluated. Each size keeps ``floor(fraction * n_edges)`` edges; a tie at the cut is
+    resolved by :func:`eval.metrics.circuit_draws` (exact expectation or 64 seeded draws); every
+    circuit is pruned of dangling edges (:func:`patching.prune.prune_dangling`) before it is
+    scored; identical circuits (across sizes, draws and rankings) are evaluated once."""
+    n_edges = problem.n_edges
+    sizes = [metrics.n_kept(f, n_edges) for f in fractions]
+    index = NodeIndex.of(problem.model.graph.edge_names)
+    parts = {}
+    for name, signed in rankings.items():
+        masks, owner = metrics.circuit_draws(scores, sizes, signed)
+        parts[name] = (prune_dangling(index, masks), owner)
+    stacked = np.concatenate([m for m, _ in parts.values()])
+    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if problem.has_signal:
+        m = metric_of_masks(problem, torch.from_numpy(unique), budget_bytes).double().numpy()
+        values = metrics.normalised_faithfulness(
+            m, problem.metric_clean, problem.metric_ablated
+        )[inverse]
+    else:
+        values = np.full(stacked.shape[0], np.nan)
+    curves, start = {}, 0
+    k = len(sizes)
+    for name, (masks, owner) in parts.items():
+        v = values[start : start + len(masks)]
+        start += len(masks)
+        if truth is None:
+            fpr = tpr = np.full(len(masks), np.nan)
+        else:
+            fpr, tpr = metrics.rates_of_masks(truth, masks)
+        curves[name] = Curve(
+            n_kept=np.asarray(sizes),
+            n_in_graph=metrics.mean_by_owner(masks.sum(-1), owner, k),
+            faithfulness=metrics.mean_by_owner(v, owner, k),
+            fpr=metrics.mean_by_owner(fpr, owner, k),
+            tpr=metrics.mean_by_owner(tpr, owner, k),
+        )
+    return curves, int(unique.shape[0])
 
 
 def evaluate(
@@ -106,34 +170,54 @@ def evaluate(
     signed: bool = False,
     fractions=metrics.FRACTIONS,
     budget_bytes: int | None = None,
+    threshold_swept: bool = False,
 ) -> Evaluation:
-    """Edge recovery of ``scores`` against the boolean ground truth ``truth`` and faithfulness.
-    ``truth`` None (a task without ground truth): recovery NaN, the ROC curve empty."""
+    """Edge recovery of ``scores`` against the boolean ground truth ``truth`` and faithfulness
+    on ``problem`` (the held-out split in a benchmark run). ``truth`` None (a task without
+    ground truth): every recovery measure NaN, the ROC curve empty.
+
+    CPR uses the method's own ranking (signed scores when ``signed``), CMD the ranking by
+    |score| (MIB's ``print_results.py``); an unsigned method has one ranking for both.
+    ``threshold_swept``: the method's distinct scores are threshold runs, so ``auc_pareto`` is
+    defined (NaN otherwise: a ranking has no runs to take a Pareto front of).
+    """
     scores = np.asarray(scores, dtype=np.float64)
+    metrics.ranking_scores(scores)  # checks shape and finiteness before any forward
     recovery = _recovery if truth is not None else _no_recovery
     fpr, tpr = (
         metrics.downsample(*metrics.roc_curve(truth, scores, signed), 200)
-        if (truth is not None)
+        if truth is not None
         else ([], [])
     )
-    kept, values, m_clean, m_ablated = faithfulness_curve(
-        problem, scores, signed, fractions, budget_bytes
+    rankings = {"cpr": signed, "cmd": False}
+    curves, n_circuits = faithfulness_curves(
+        problem, scores, rankings, truth, fractions, budget_bytes
     )
+    main, absolute = curves["cpr"], curves["cmd"]
+    values, values_abs = main.faithfulness, absolute.faithfulness
     return Evaluation(
         auc=recovery(metrics.roc_auc, truth, scores, signed),
+        auc_pareto=(
+            recovery(metrics.pareto_auc, truth, scores, signed) if threshold_swept else math.nan
+        ),
+        auroc_mib=metrics.auroc_of_points(main.fpr, main.tpr) if truth is not None else math.nan,
         ap=recovery(metrics.average_precision, truth, scores, signed),
         precision_at_k=recovery(metrics.precision_at_k, truth, scores, signed),
         fpr=fpr,
         tpr=tpr,
         fractions=list(fractions),
-        n_kept=[int(k) for k in kept],
+        n_kept=[int(k) for k in main.n_kept],
+        n_in_graph=main.n_in_graph.tolist(),
         faithfulness=values.tolist(),
+        faithfulness_abs=values_abs.tolist(),
         cpr=metrics.cpr(fractions, values),
-        cmd=metrics.cmd(fractions, values),
+        cmd=metrics.cmd(fractions, values_abs),
         cpr_log=metrics.cpr(fractions, values, log_x=True),
-        cmd_log=metrics.cmd(fractions, values, log_x=True),
-        metric_clean=m_clean,
-        metric_ablated=m_ablated,
+        cmd_log=metrics.cmd(fractions, values_abs, log_x=True),
+        overshoot=metrics.overshoot(fractions, values),
+        metric_clean=problem.metric_clean,
+        metric_ablated=problem.metric_ablated,
+        n_circuits=n_circuits,
     )
 
 

@@ -3,10 +3,17 @@
 ``labels`` is a boolean array ``[n_edges]`` (True on ground-truth edges) and ``scores`` one float
 per edge, higher = more important. Edges are ranked by ``|score|`` unless ``signed`` is True
 (the method declares the sign meaningful, ``Method.signed``), in which case by ``score``.
+
+Conventions (README "Conventions"): MIB's circuit sizes (:func:`n_kept`, floor), ties that
+never decide (:func:`circuit_draws`), three edge-recovery areas side by side: :func:`roc_auc`
+(rank AUC over all edges), :func:`pareto_auc` (the ACDC paper's pessimistic Pareto staircase
+over threshold runs) and :func:`auroc_of_points` (MIB's AUROC over its 10 circuit sizes); and
+:func:`overshoot`, the part of CPR above faithfulness 1.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -78,20 +85,83 @@ def precision_at_k(labels, scores, signed: bool = False, k: int | None = None) -
 
 
 def n_kept(fraction: float, n_edges: int) -> int:
-    """Edges kept at ``fraction`` of ``n_edges``: rounded up, so at least one when fraction > 0."""
+    """Edges kept at ``fraction`` of ``n_edges``: ``floor(fraction * n_edges)``, as MIB's
+    ``evaluate_area_under_curve`` (``int(pct * n_scored_items)``, Mueller et al. 2025); so small
+    fractions of a small graph keep 0 edges (81 edges: 0.1% to 1% keep none)."""
     if not 0 <= fraction <= 1:
         raise ValueError(f"fraction must be in [0, 1], got {fraction}")
-    # the small slack stops float error (0.1 * 30 = 3.0000000000000004) from rounding up
-    return min(n_edges, math.ceil(fraction * n_edges - 1e-9))
+    # the small slack stops float error (0.29 * 100 = 28.999999999999996) from rounding down
+    return min(n_edges, math.floor(fraction * n_edges + 1e-9))
 
 
 def circuit_masks(scores, fractions=FRACTIONS, signed: bool = False) -> np.ndarray:
-    """Binary masks ``[len(fractions), n_edges]``: row i keeps the top ``n_kept(fractions[i])``."""
+    """Binary masks ``[len(fractions), n_edges]``: row i keeps the top ``n_kept(fractions[i])``,
+    ties broken by edge index (one representative; the evaluator uses :func:`circuit_draws`)."""
     order = ranking(scores, signed)
     masks = np.zeros((len(fractions), order.size), dtype=bool)
     for i, fraction in enumerate(fractions):
         masks[i, order[: n_kept(fraction, order.size)]] = True
     return masks
+
+
+MAX_DRAWS = 64  # tie orders evaluated per circuit size at most
+TIE_SEED = 0  # fixed, so the same scores always give the same circuits
+
+
+def circuit_draws(
+    scores,
+    sizes,
+    signed: bool = False,
+    max_draws: int = MAX_DRAWS,
+    seed: int = TIE_SEED,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The circuits of each size in ``sizes`` (edge counts) with ties that never decide.
+
+    Edges strictly above the cut's score are in, those below out. When the cut falls inside a
+    block of ``t`` equal scores of which ``m`` fit (0 < m < t), every choice of ``m`` of the block
+    is equally justified: if there are at most ``max_draws`` such subsets, all are returned (the
+    mean over them is the exact expectation over random tie orders); otherwise ``max_draws``
+    subsets drawn uniformly with a generator seeded by ``seed``. Returns ``masks [M, n_edges]``
+    and ``owner [M]``, the index into ``sizes`` each mask belongs to; a size without a
+    straddling tie has exactly one mask.
+    """
+    r = ranking_scores(scores, signed)
+    order = np.argsort(-r, kind="stable")
+    ranked = r[order]
+    rng = np.random.default_rng(seed)
+    masks, owner = [], []
+    for i, k in enumerate(sizes):
+        k = int(k)
+        if not 0 <= k <= r.size:
+            raise ValueError(f"circuit size {k} is outside [0, {r.size}]")
+        base = np.zeros(r.size, dtype=bool)
+        if k == 0 or k == r.size or ranked[k - 1] != ranked[k]:
+            base[order[:k]] = True
+            masks.append(base)
+            owner.append(i)
+            continue
+        cut = ranked[k - 1]
+        base[r > cut] = True
+        tied = np.flatnonzero(r == cut)
+        m = k - int(base.sum())
+        if math.comb(tied.size, m) <= max_draws:
+            choices = [np.array(c) for c in itertools.combinations(tied, m)]
+        else:
+            choices = [rng.choice(tied, size=m, replace=False) for _ in range(max_draws)]
+        for chosen in choices:
+            mask = base.copy()
+            mask[chosen] = True
+            masks.append(mask)
+            owner.append(i)
+    return np.stack(masks), np.asarray(owner, dtype=np.int64)
+
+
+def mean_by_owner(values, owner, n_owners: int) -> np.ndarray:
+    """Mean of ``values`` over the masks of each owner (``owner`` from :func:`circuit_draws`)."""
+    v = np.asarray(values, dtype=np.float64)
+    total = np.bincount(owner, weights=v, minlength=n_owners)
+    count = np.bincount(owner, minlength=n_owners)
+    return total / count
 
 
 def normalised_faithfulness(m_circuit, m_clean: float, m_ablated: float) -> np.ndarray:
@@ -134,6 +204,87 @@ def cpr(fractions, values, log_x: bool = False) -> float:
 def cmd(fractions, values, log_x: bool = False) -> float:
     """Circuit-model difference: the area of ``|1 - f|`` (lower is better)."""
     return curve_area(fractions, np.abs(1 - np.asarray(values, dtype=np.float64)), log_x)
+
+
+def overshoot(fractions, values, log_x: bool = False) -> float:
+    """Area of ``max(f - 1, 0)``: how much of the CPR comes from circuits that do *better* than the
+    clean model on the metric (0 when the curve never exceeds 1). A metric that ablation can
+    raise (a mean log-probability, say) lets CPR pass 1 this way; ``cpr - overshoot`` is the
+    area of ``min(f, 1)``."""
+    over = np.clip(np.asarray(values, dtype=np.float64) - 1, 0, None)
+    return curve_area(fractions, over, log_x)
+
+
+def rates_of_masks(labels, masks) -> tuple[np.ndarray, np.ndarray]:
+    """(false positive rate, true positive rate) of each circuit in ``masks [k, n_edges]``."""
+    kept = np.asarray(masks, dtype=bool)
+    y = _labels(labels, kept.shape[-1])
+    if not _both_classes(y):
+        nan = np.full(kept.shape[0], np.nan)
+        return nan, nan
+    tpr = (kept & y).sum(-1) / y.sum()
+    fpr = (kept & ~y).sum(-1) / (~y).sum()
+    return fpr.astype(np.float64), tpr.astype(np.float64)
+
+
+def auroc_of_points(fpr, tpr) -> float:
+    """Trapezoid area under ROC points of a few circuits, with (0, 0) and (1, 1) added and the
+    points sorted by FPR (then TPR): MIB's InterpBench AUROC over its 10 circuit sizes
+    (``area_under_roc`` in MIB-circuit-track's ``evaluation.py`` gives the points). NaN if any
+    point is NaN (labels of one class)."""
+    x, y = np.asarray(fpr, dtype=np.float64), np.asarray(tpr, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError("fpr and tpr must have the same shape")
+    if np.isnan(x).any() or np.isnan(y).any():
+        return math.nan
+    x, y = np.concatenate([[0.0], x, [1.0]]), np.concatenate([[0.0], y, [1.0]])
+    i = np.lexsort((y, x))
+    x, y = x[i], y[i]
+    return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2))
+
+
+def threshold_points(labels, scores, signed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(FPR, TPR) of the circuit ``score >= tau`` for every distinct score ``tau``: one point per
+    threshold run of a threshold-swept method (ACDC, ipd-sweep), nothing inside a tied block."""
+    r = ranking_scores(scores, signed)
+    y = _labels(labels, r.size)
+    if not _both_classes(y):
+        return np.zeros(0), np.zeros(0)
+    taus = np.unique(r)[::-1]
+    kept = r[None, :] >= taus[:, None]
+    return rates_of_masks(y, kept)
+
+
+def pareto_front(fpr, tpr) -> tuple[np.ndarray, np.ndarray]:
+    """The points no other point beats (FPR <= and TPR >=, one strictly), sorted by FPR."""
+    x, y = np.asarray(fpr, dtype=np.float64), np.asarray(tpr, dtype=np.float64)
+    i = np.lexsort((-y, x))  # by FPR ascending, then TPR descending
+    x, y = x[i], y[i]
+    keep, best = [], -np.inf
+    for j in range(x.size):
+        if y[j] > best:  # strictly higher TPR than every point at lower or equal FPR
+            keep.append(j)
+            best = y[j]
+    return x[keep], y[keep]
+
+
+def pessimistic_auc(fpr, tpr) -> float:
+    """The ACDC paper's area (Conmy et al. 2023, ``pessimistic_auc`` in its code): the Pareto
+    points of the threshold runs with (0, 0) and (1, 1) added, joined by a staircase that reaches
+    each point's TPR only at its FPR: ``sum_i (1 - x_i) * (y_i - y_{i-1})``."""
+    x = np.concatenate([[0.0], np.asarray(fpr, dtype=np.float64), [1.0]])
+    y = np.concatenate([[0.0], np.asarray(tpr, dtype=np.float64), [1.0]])
+    if np.isnan(x).any() or np.isnan(y).any():
+        return math.nan
+    x, y = pareto_front(x, y)  # starts at FPR 0 (the added origin or a point above it)
+    return float(np.sum((1 - x) * np.diff(y, prepend=0.0)))
+
+
+def pareto_auc(labels, scores, signed: bool = False) -> float:
+    """:func:`pessimistic_auc` of the :func:`threshold_points` of ``scores`` (NaN without both
+    classes). Meaningful only for a threshold-swept method, whose every distinct score is a run."""
+    fpr, tpr = threshold_points(labels, scores, signed)
+    return pessimistic_auc(fpr, tpr) if fpr.size else math.nan
 
 
 def downsample(xs, ys, max_points: int = 200) -> tuple[list[float], list[float]]:

@@ -34,6 +34,8 @@ class Record:
     auc / ap / precision_at_k: edge recovery against the ground truth (eval.metrics).
     cpr / cmd: areas of the faithfulness curve over the circuit fraction, as MIB computes them;
     cpr_log / cmd_log: the same over log10(fraction), normalised (eval.metrics.curve_area).
+    overshoot / auc_pareto / auroc_mib / n_heldout: see eval.evaluate and the README's
+    "Conventions" (faithfulness is measured on n_heldout held-out examples; n counts train).
     seconds: wall time of the method call; eval_seconds: of the faithfulness evaluation.
     steps / stopped_early / final_loss: the method's trace summary (optimisation steps, whether
     it stopped on a plateau, final faithfulness loss with the fully ablated model at ~1); empty
@@ -60,6 +62,10 @@ class Record:
     cmd: float = NAN
     cpr_log: float = NAN
     cmd_log: float = NAN
+    overshoot: float = NAN
+    auc_pareto: float = NAN
+    auroc_mib: float = NAN
+    n_heldout: int = 0
     metric_clean: float = NAN
     metric_ablated: float = NAN
     seconds: float = NAN
@@ -96,6 +102,8 @@ class Curves:
     fractions: list[float] = field(default_factory=list)
     n_kept: list[int] = field(default_factory=list)
     faithfulness: list[float] = field(default_factory=list)
+    n_in_graph: list[float] = field(default_factory=list)
+    faithfulness_abs: list[float] = field(default_factory=list)
 
 
 FIELDS = [f.name for f in fields(Record)]
@@ -179,8 +187,8 @@ def record_from_dict(d: dict) -> Record:
 
 def curves_from_dict(d: dict) -> Curves:
     d = dict(d)
-    for name in ("fpr", "tpr", "faithfulness"):
-        d[name] = [NAN if v is None else v for v in d[name]]
+    for name in ("fpr", "tpr", "faithfulness", "faithfulness_abs"):
+        d[name] = [NAN if v is None else v for v in d.get(name, [])]
     return Curves(**d)
 
 

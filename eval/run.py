@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto (default): cuda when available",
     )
     p.add_argument("--out", help="output folder (default results/runs/<timestamp>/)")
-    p.add_argument("--n", type=int, help="examples per task (default: each task's default_n)")
+    p.add_argument(
+        "--n", type=int, help="train examples per task (default: each task's n_default())"
+    )
     p.add_argument(
         "--ablation",
         choices=ABLATION_CHOICES,
@@ -201,9 +203,11 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
     for key in task_keys:
         task = tasks.get(key)()
         ablations[key] = args.ablation or task.default_ablation
-        ns[key] = args.n or task.default_n
-        if ns[key] > task.max_examples:
-            raise UsageError(f"--n {ns[key]}: task {key!r} has at most {task.max_examples}")
+        ns[key] = args.n or task.n_default()
+        if ns[key] > task.max_train() and task.unavailable_reason() is None:
+            raise UsageError(
+                f"--n {ns[key]}: task {key!r} gives at most {task.max_train()} train examples"
+            )
         reason = task.unavailable_reason()
         if reason is None and ablations[key] not in task.ablations:
             has = ", ".join(task.ablations)

@@ -12,7 +12,15 @@ import torch
 
 from eval.records import Record, atomic_write_text
 
-MEASURES = (("AUC", "auc", "{:.3f}"), ("CPR", "cpr", "{:.3f}"), ("seconds", "seconds", "{:.2f}"))
+MEASURES = (
+    ("AUC (rank, all edges)", "auc", "{:.3f}"),
+    ("AUC (ACDC Pareto, threshold-swept methods only)", "auc_pareto", "{:.3f}"),
+    ("AUROC (MIB, 10 circuit sizes)", "auroc_mib", "{:.3f}"),
+    ("CPR (held-out, higher is better)", "cpr", "{:.3f}"),
+    ("CMD (held-out, lower is better)", "cmd", "{:.3f}"),
+    ("overshoot (CPR area above faithfulness 1)", "overshoot", "{:.3f}"),
+    ("seconds", "seconds", "{:.2f}"),
+)
 
 
 def machine_info(device: str) -> dict:

@@ -25,6 +25,7 @@ from eval.evaluate import Evaluation, evaluate
 from eval.found import trace_dict, trace_summary, write_found
 from eval.records import Curves, Record
 from tasks.problem import UnsupportedGraphError, build_problem
+from tasks.splits import build_heldout
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,9 @@ def score(record: Record, curves: Curves, ev: Evaluation) -> None:
     record.metric_clean, record.metric_ablated = ev.metric_clean, ev.metric_ablated
     curves.fpr, curves.tpr = ev.fpr, ev.tpr
     curves.fractions, curves.n_kept, curves.faithfulness = ev.fractions, ev.n_kept, ev.faithfulness
+    record.overshoot, record.auc_pareto = ev.overshoot, ev.auc_pareto
+    record.auroc_mib = ev.auroc_mib
+    curves.n_in_graph, curves.faithfulness_abs = ev.n_in_graph, ev.faithfulness_abs
 
 
 def run_job(job: Job, isolated: bool = True) -> Outcome:
@@ -134,8 +138,12 @@ def _run(job: Job, out: Outcome, isolated: bool) -> None:
     else:
         rec.note = task.no_truth_note or "the task has no ground truth: edge recovery not scored"
     out.truth = truth  # the evaluator's and the circuit files' only
+    heldout = build_heldout(task, problem, job.ablation)  # faithfulness on unseen examples
+    rec.n_heldout = heldout.data.n
+    swept = bool(getattr(type(method), "threshold_swept", False))
     ev, rec.eval_seconds = timed(
-        lambda: evaluate(problem, scores.numpy(), truth, rec.signed), job.device
+        lambda: evaluate(heldout, scores.numpy(), truth, rec.signed, threshold_swept=swept),
+        job.device,
     )
     score(rec, out.curves, ev)
 

@@ -63,6 +63,7 @@ def acdc_circuit(problem: Problem, tau: float, progress: bool = False) -> torch.
 class Acdc(Method):
     Config = AcdcConfig
     description = "ACDC greedy edge pruning from the output backwards, swept over thresholds tau"
+    threshold_swept = True  # each distinct score is one tau run
 
     def thresholds(self, problem: Problem) -> np.ndarray:
         c = self.config

@@ -56,6 +56,8 @@ class Method(ABC):
     key: ClassVar[str]
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     signed: ClassVar[bool] = False  # True when the sign of the scores is meaningful for ranking
+    # True when each distinct score is one threshold run's circuit (ACDC): eval's auc_pareto
+    threshold_swept: ClassVar[bool] = False
     description: ClassVar[str] = ""
     needs_signal: ClassVar[bool] = True  # refuse tasks whose metric can't tell clean from ablated
     graph: ClassVar[GraphOptions] = GraphOptions()  # the graph the method works on

@@ -45,6 +45,7 @@ class IpdSweep(Method):
     description = (
         "IPD once per penalty strength; score = largest lambda keeping the edge (ROC as SP/ACDC)"
     )
+    threshold_swept = True  # each distinct score is one lambda run
 
     def scores(self, problem: Problem) -> torch.Tensor:
         c = self.config

@@ -18,6 +18,13 @@ from torch import Tensor
 from core.registry import Registry
 from patching.graph import EdgeGraph, GraphConfig
 
+# The seed of every generated task's held-out split: fixed, so all runs and seeds of a task are
+# scored on the same held-out examples, and none of them is a training seed (0, 1, 2, ...).
+HELDOUT_SEED = 1_000_003
+
+# TaskData fields that are not one row per example (kept whole by TaskData.select)
+NOT_PER_EXAMPLE = frozenset({"reference"})
+
 
 @dataclass(frozen=True)
 class TaskData:
@@ -59,6 +66,31 @@ class TaskData:
     def n(self) -> int:
         return self.clean.shape[0]
 
+    def select(self, index: Int[Tensor, " m"] | slice) -> TaskData:
+        """The examples ``index`` picks: every per-example tensor field (first dimension ``n``,
+        including any added later, and every tensor of ``extra``) is indexed; the fields of
+        :data:`NOT_PER_EXAMPLE` (``reference``: the mean-ablation population) are kept whole."""
+        picked = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name in NOT_PER_EXAMPLE or v is None:
+                picked[f.name] = v
+            elif isinstance(v, Tensor):
+                picked[f.name] = self._pick(f.name, v, index)
+            elif isinstance(v, dict):
+                picked[f.name] = {k: self._pick(f"{f.name}[{k!r}]", t, index) for k, t in v.items()}
+            else:
+                picked[f.name] = v
+        return type(self)(**picked)
+
+    def _pick(self, name: str, t: Tensor, index) -> Tensor:
+        if t.ndim == 0 or t.shape[0] != self.n:
+            raise ValueError(
+                f"TaskData field {name} has shape {tuple(t.shape)}, not one row per example "
+                f"(n={self.n}); add it to NOT_PER_EXAMPLE if it is shared by all examples"
+            )
+        return t[index]
+
     def to(self, device: torch.device | str) -> TaskData:
         moved = {}
         for f in fields(self):
@@ -99,6 +131,7 @@ class Task(ABC):
     # empty and records ``no_truth_note`` (why) instead of calling ``ground_truth``
     has_ground_truth: ClassVar[bool] = True
     no_truth_note: ClassVar[str | None] = None
+    heldout_n: ClassVar[int | None] = None  # held-out examples; None: default_n (see n_heldout)
 
     def unavailable_reason(self) -> str | None:
         """Why this task can't run here (missing weights, optional dependency), or None."""
@@ -112,14 +145,39 @@ class Task(ABC):
     def _make_data(self, n: int, seed: int) -> TaskData:
         """``n`` examples; ``n`` is already validated."""
 
+    # ----- splits: methods fit the train split, the evaluator scores the held-out split -------
+    def n_heldout(self) -> int:
+        """Size of the held-out split: ``heldout_n``, else ``default_n`` (a finite-pool task
+        holds out a third of its inputs instead, :class:`tasks.tracr_base.TracrTask`)."""
+        return self.heldout_n if self.heldout_n is not None else self.default_n
+
+    def max_train(self) -> int:
+        """The most train examples :meth:`make_data` gives (``max_examples`` for a generated
+        task; the inputs not held out for a finite-pool task)."""
+        return self.max_examples
+
+    def n_default(self) -> int:
+        """Train examples of a run without ``--n``: ``default_n``, at most :meth:`max_train`."""
+        return min(self.default_n, self.max_train())
+
     def make_data(self, n: int, seed: int = 0) -> TaskData:
+        """``n`` train examples for ``seed`` (what a discovery method sees)."""
         if not isinstance(n, int) or n <= 0:
             raise ValueError(f"n must be a positive int, got {n!r}")
-        if n > self.max_examples:
+        if n > self.max_train():
+            held = self.max_examples - self.max_train()
+            note = f" ({held} of its inputs are held out for evaluation)" if held else ""
             raise ValueError(
-                f"task {self.key!r} can generate at most {self.max_examples} examples, got n={n}"
+                f"task {self.key!r} can generate at most {self.max_train()} train examples"
+                f"{note}, got n={n}"
             )
         return self._make_data(n, seed)
+
+    def make_heldout(self) -> TaskData:
+        """The held-out split the evaluator scores circuits on, the same for every run: for a
+        generated task, :meth:`n_heldout` examples drawn with the fresh seed ``HELDOUT_SEED``
+        (examples may repeat train ones only by chance of the generator)."""
+        return self._make_data(self.n_heldout(), HELDOUT_SEED)
 
     @abstractmethod
     def metric(

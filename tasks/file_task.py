@@ -17,6 +17,10 @@ pair must have the same token length (resample ablation patches position by posi
 of different lengths are right-padded and carry an ``attention_mask``; the metric reads the
 logits at the last real token of each clean prompt.
 
+Splits: a third of the rows (seeded, :func:`tasks.splits.pool_split`) is held out; methods see
+the other two thirds (``--n`` of them, default all) and circuits are scored on the held-out
+rows, as for every task (MIB's protocol).
+
 Without a ground truth the task is faithfulness-only: ``has_ground_truth`` is False and the
 runner leaves the recovery columns empty with a note saying why.
 """
@@ -36,6 +40,7 @@ from patching.graph import EdgeGraph, GraphConfig
 from tasks.base import TASKS, Task, TaskData
 from tasks.pair_metrics import DEFAULT_METRIC, get_pair_metric
 from tasks.readers import PairFile, PairFileError, read_pairs, read_truth
+from tasks.splits import HELDOUT_SHARE, pool_split
 
 NO_TRUTH_NOTE = "no ground truth given (--truth): faithfulness only, edge recovery not scored"
 HF_NEEDS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -292,6 +297,13 @@ class FileTask(Task):
         if self.unavailable_reason() is not None:
             return
         self.encoded  # noqa: B018  (tokenises and checks every row)
+        if len(self.pairs.rows) < HELDOUT_SHARE:
+            raise PairFileError(
+                self.spec.path,
+                None,
+                f"{len(self.pairs.rows)} prompt pair(s): at least {HELDOUT_SHARE} are needed "
+                f"(a third is held out to score circuits on examples no method saw)",
+            )
         if self.spec.truth is not None:
             graph = self._patchable().graph
             self._check_truth(
@@ -300,9 +312,27 @@ class FileTask(Task):
                 )
             )
 
+    # ----- splits: a third of the file's rows is held out (tasks.splits.pool_split) -----------
+    def _split(self) -> tuple[Tensor, Tensor]:
+        return pool_split(len(self.pairs.rows))
+
+    def max_train(self) -> int:
+        return len(self._split()[0])
+
+    def n_heldout(self) -> int:
+        return len(self._split()[1])
+
     def _make_data(self, n: int, seed: int) -> TaskData:
+        """``n`` rows of the train split in a seeded order."""
+        train = self._split()[0]
         gen = torch.Generator().manual_seed(seed)
-        rows = torch.randperm(len(self.pairs.rows), generator=gen)[:n].tolist()
+        return self._data(train[torch.randperm(len(train), generator=gen)[:n]].tolist())
+
+    def make_heldout(self) -> TaskData:
+        """The held-out rows, in file order (the same for every run)."""
+        return self._data(self._split()[1].tolist())
+
+    def _data(self, rows: list[int]) -> TaskData:
         data = build_data(self.encoded, rows)
         if self.metric_spec.needs_clean:
             data.extra["clean_logp"] = self._clean_logp(data)

@@ -21,7 +21,8 @@ from torch import Tensor
 from patching.adapters.tracr import BOS
 from patching.graph import EdgeGraph, GraphConfig
 from patching.names import QKV, edge_name, head_name, is_upstream, mlp_name, project_edges
-from tasks.base import Task, TaskData
+from tasks.base import HELDOUT_SEED, Task, TaskData
+from tasks.splits import pool_split
 from tasks.tracr_programs import PROGRAMS, load_meta, load_model, missing_weights_reason
 
 
@@ -92,6 +93,8 @@ def expand_ground_truth(edges: tuple[GTEdge, ...], graph, ablation: str, n_pos: 
 class TracrTask(Task):
     """A task over a compiled tracr program: every input of ``seq_len`` tokens, with BOS first.
 
+    A third of the inputs is held out for evaluation (:func:`tasks.splits.pool_split`); train
+    data is drawn from the rest, so ``--n`` is at most ``max_train()`` (two thirds of the pool).
     Subclasses set ``program``, ``seq_len``, ``max_examples`` (the number of distinct inputs),
     ``GROUND_TRUTH`` and implement :meth:`_targets` and the metric.
     """
@@ -134,18 +137,54 @@ class TracrTask(Task):
         enc = self.meta["input_encoding"]
         return torch.tensor([[enc[BOS]] + [enc[str(t)] for t in s] for s in seqs], dtype=torch.long)
 
-    def _make_data(self, n: int, seed: int) -> TaskData:
-        seqs = self.inputs()
+    # ----- splits: a third of the inputs is held out, disjoint from the train pool ------------
+    def _split(self) -> tuple[Tensor, Tensor]:
+        return pool_split(len(self.inputs()))
+
+    def max_train(self) -> int:
+        return len(self._split()[0])
+
+    def n_heldout(self) -> int:
+        return len(self._split()[1])
+
+    def _pool_data(self, pool: Tensor, seed: int) -> TaskData:
+        """Every input of ``pool`` (indices into :meth:`inputs`), in order; each one's corrupted
+        partner drawn uniformly from the *other* inputs of the same pool (so a split's data
+        never shows the other split's inputs)."""
         gen = torch.Generator().manual_seed(seed)
-        order = torch.randperm(len(seqs), generator=gen)[:n]
-        # partner: uniform over the other inputs, so corrupted[i] != clean[i]
-        other = torch.randint(len(seqs) - 1, (n,), generator=gen)
-        other = other + (other >= order).long()
-        clean = self.tokens([seqs[i] for i in order.tolist()])
-        corrupted = self.tokens([seqs[i] for i in other.tolist()])
+        n = len(pool)
+        other = torch.randint(n - 1, (n,), generator=gen)
+        other = other + (other >= torch.arange(n)).long()
+        return self._data_of(pool, pool[other])
+
+    def _make_data(self, n: int, seed: int) -> TaskData:
+        """``n`` train inputs for ``seed``: a seeded sample of the train pool."""
+        train = self._pool_data(self._split()[0], HELDOUT_SEED)
+        order = torch.randperm(train.n, generator=torch.Generator().manual_seed(seed))[:n]
+        return train.select(order)
+
+    def make_heldout(self) -> TaskData:
+        return self._pool_data(self._split()[1], HELDOUT_SEED)
+
+    def all_data(self, seed: int = 0) -> TaskData:
+        """Every input once, in a seeded order, each with a partner drawn from all the others:
+        the whole pool, to check the program and its ground truth (a benchmark run uses the
+        splits). Seed 0 gives the data the method tests' golden values were measured on."""
+        seqs = self.inputs()
+        n = len(seqs)
+        gen = torch.Generator().manual_seed(seed)
+        order = torch.randperm(n, generator=gen)
+        other = torch.randint(n - 1, (n,), generator=gen)
+        other = other + (other >= order).long()  # never the input itself
+        return self._data_of(order, other)
+
+    def _data_of(self, clean_idx: Tensor, corrupted_idx: Tensor) -> TaskData:
+        seqs = self.inputs()
+        clean = self.tokens([seqs[i] for i in clean_idx.tolist()])
+        corrupted = self.tokens([seqs[i] for i in corrupted_idx.tolist()])
         answer_mask = torch.ones_like(clean, dtype=torch.bool)
         answer_mask[:, 0] = False
-        answers, extra = self._targets([seqs[i] for i in order.tolist()])
+        answers, extra = self._targets([seqs[i] for i in clean_idx.tolist()])
         return TaskData(clean, corrupted, answer_mask, answers, extra=extra)
 
     @abstractmethod

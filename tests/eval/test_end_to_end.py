@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from eval import run
+from eval import metrics, run
 from eval.baseline import load_baseline
 from eval.records import read_curves, read_records, run_name
 
@@ -40,7 +40,7 @@ def test_isolated_run(tiny, tmp_path, capsys):
     assert grad.status == "ok" and (grad.n, grad.n_edges, grad.n_true_edges) == (6, 61, 6)
     # the ground truth is the top 10% by the same gradient on seed 0: recovered exactly
     assert grad.auc == 1.0 and grad.ap == 1.0 and grad.precision_at_k == 1.0
-    assert 0 < grad.cpr < 1 and grad.cmd == pytest.approx(0.999 - grad.cpr, abs=1e-9)
+    assert 0 < grad.cpr < 1 and grad.n_heldout == 6  # scored on 6 held-out examples
     assert 0 < grad.cpr_log < grad.cpr  # the small circuits, weighed more on a log axis, lose more
     assert grad.memory == "cpu-rss-process" and grad.seconds > 0
     assert grad.start_mb > 50 and grad.peak_mb > grad.start_mb - 2  # ru_maxrss vs rss: ~pages apart
@@ -56,7 +56,11 @@ def test_isolated_run(tiny, tmp_path, capsys):
     curves = {c.method: c for c in read_curves(out)}
     assert sorted(curves) == ["_test-grad", "_test-random"]  # curves of successful runs only
     assert curves["_test-grad"].faithfulness[-1] == pytest.approx(1.0, abs=1e-5)
-    assert curves["_test-grad"].n_kept == [1, 1, 1, 1, 2, 4, 7, 13, 31, 61]
+    c = curves["_test-grad"]
+    assert c.n_kept == [0, 0, 0, 0, 1, 3, 6, 12, 30, 61]  # floor(fraction * 61), as MIB
+    assert grad.cmd == pytest.approx(metrics.cmd(c.fractions, c.faithfulness_abs), abs=1e-9)
+    assert grad.overshoot == pytest.approx(metrics.overshoot(c.fractions, c.faithfulness), abs=1e-9)
+    assert all(g <= k for g, k in zip(c.n_in_graph, c.n_kept, strict=True))
     assert 2 <= len(curves["_test-grad"].fpr) <= 200
 
     summary = (out / "summary.md").read_text()

@@ -65,10 +65,11 @@ def test_degenerate_labels_and_bad_scores():
         M.roc_auc(LABELS[:3], SCORES)
 
 
-def test_n_kept_rounds_up_and_keeps_one():
+def test_n_kept_is_mibs_floor():
     assert [M.n_kept(f, 1000) for f in M.FRACTIONS] == [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
-    assert [M.n_kept(f, 7) for f in M.FRACTIONS] == [1, 1, 1, 1, 1, 1, 1, 2, 4, 7]
-    assert M.n_kept(0.1, 30) == 3  # 0.1 * 30 = 3.0000000000000004 must not round up to 4
+    assert [M.n_kept(f, 7) for f in M.FRACTIONS] == [0, 0, 0, 0, 0, 0, 0, 1, 3, 7]
+    assert M.n_kept(0.1, 30) == 3  # 0.1 * 30 = 3.0000000000000004
+    assert M.n_kept(0.29, 100) == 29  # 0.29 * 100 = 28.999999999999996 must not round down
     assert M.n_kept(0.0, 30) == 0
     with pytest.raises(ValueError):
         M.n_kept(1.5, 10)

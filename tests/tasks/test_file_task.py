@@ -225,17 +225,24 @@ def test_induction_example_task_golden_metric():
     assert key == "file-induction_pairs"
     task = get_task(key)
     assert task.has_ground_truth and task.max_examples == 40
+    # a third of the rows is held out (tasks.splits.pool_split): 27 train, 13 held out
+    assert (task.max_train(), task.n_heldout(), task.n_default()) == (27, 13, 27)
+    with pytest.raises(ValueError, match="held out"):
+        task.make_data(28, 0)
     from patching import PatchableModel
     from tasks.problem import Problem
 
-    data = task.make_data(40, 0)
+    data, held = task.make_data(27, 0), task.make_heldout()
     assert data.attention_mask is not None  # the example mixes lengths
+    rows = {tuple(r.tolist()) for r in data.clean} | {tuple(r.tolist()) for r in held.clean}
+    assert len(rows) == 40  # the splits are disjoint and together the whole file
     model = PatchableModel(task.load_model("cpu"))
-    problem = Problem.from_task(task, model, data, "resample")
-    # measured on the shipped model (scripts/make_examples.py, seed 0): induction works on the
-    # clean prompts and nothing is predictable on the fully ablated (corrupted) model
-    assert problem.metric_clean == pytest.approx(9.492, abs=0.01)
-    assert problem.metric_ablated == pytest.approx(-0.217, abs=0.01)
+    train, test = (Problem.from_task(task, model, d, "resample") for d in (data, held))
+    # measured on the shipped model over all 40 rows (scripts/make_examples.py): induction works
+    # on the clean prompts and nothing is predictable on the fully ablated (corrupted) model
+    mean = lambda attr: (27 * getattr(train, attr) + 13 * getattr(test, attr)) / 40  # noqa: E731
+    assert mean("metric_clean") == pytest.approx(9.492, abs=0.01)
+    assert mean("metric_ablated") == pytest.approx(-0.217, abs=0.01)
     assert len(task.ground_truth(model.graph)) == 27
 
 

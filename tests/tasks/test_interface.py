@@ -87,5 +87,5 @@ def test_bad_n_is_refused_with_the_limit(key):
     task = get_task(key)
     with pytest.raises(ValueError):
         task.make_data(0)
-    with pytest.raises(ValueError, match=str(task.max_examples)):
-        task.make_data(task.max_examples + 1)
+    with pytest.raises(ValueError, match=str(task.max_train())):
+        task.make_data(task.max_train() + 1)
