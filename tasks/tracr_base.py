@@ -174,3 +174,26 @@ def answer_mean(values: Float[Tensor, "*k n pos"], data: TaskData) -> Float[Tens
     """Mean of ``values`` over each example's answer positions."""
     mask = data.answer_mask.to(values.dtype)
     return (values * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+
+
+def correct_log_prob(
+    logits: Float[Tensor, "*k n pos vocab"], data: TaskData
+) -> Float[Tensor, "*k n"]:
+    """Mean log-probability of the right output token over each example's answer positions
+    (the metric of the categorical tracr tasks)."""
+    logp = torch.log_softmax(logits, dim=-1)
+    idx = data.answers.expand(logp.shape[:-1]).unsqueeze(-1)
+    return answer_mean(logp.gather(-1, idx).squeeze(-1), data)
+
+
+def numeric_neg_mse(logits: Float[Tensor, "*k n pos 1"], data: TaskData) -> Float[Tensor, "*k n"]:
+    """Negative mean squared error of a numeric output against ``data.extra["target"]``."""
+    return -answer_mean((logits[..., 0] - data.extra["target"]) ** 2, data)
+
+
+def numeric_divergence(
+    logits: Float[Tensor, "*k n pos 1"], clean_logits: Float[Tensor, "n pos 1"], data: TaskData
+) -> Float[Tensor, "*k n"]:
+    """Mean squared difference from the clean numeric output at the answer positions (the ACDC
+    paper used an L2 distance for its numeric tracr task, where KL has no meaning)."""
+    return answer_mean((logits[..., 0] - clean_logits[..., 0]) ** 2, data)
