@@ -22,6 +22,7 @@ from patching.adapters.tracr import BOS
 from patching.graph import EdgeGraph, GraphConfig
 from patching.names import QKV, edge_name, head_name, is_upstream, mlp_name, project_edges
 from tasks.base import Task, TaskData
+from tasks.problem import UnsupportedGraphError
 from tasks.tracr_programs import PROGRAMS, load_meta, load_model, missing_weights_reason
 
 
@@ -167,7 +168,14 @@ class TracrTask(Task):
                 f"layers, {c['n_heads']} head, MLPs), not a graph of {graph.n_layers} layers, "
                 f"{graph.n_heads} heads, has_mlp={graph.has_mlp}"
             )
-        return expand_ground_truth(self.GROUND_TRUTH, graph, ablation, self.n_pos)
+        edges = expand_ground_truth(self.GROUND_TRUTH, graph, ablation, self.n_pos)
+        if not edges:  # e.g. every needed edge enters or leaves an MLP, on an attention-only graph
+            raise UnsupportedGraphError(
+                f"task {self.key!r} has no ground-truth edge under {ablation} ablation on this "
+                f"graph (include_mlp={graph.config.include_mlp}): no edge in it carries the "
+                "behaviour; use a graph with MLPs"
+            )
+        return edges
 
 
 def answer_mean(values: Float[Tensor, "*k n pos"], data: TaskData) -> Float[Tensor, "*k n"]:

@@ -1,6 +1,31 @@
 """tracr-hist: a tracr-compiled transformer that counts how often each token occurs.
 
-DOC
+Inputs are every sequence of 4 tokens over {a, b, c} after BOS (81 inputs, 5 positions); the
+model was compiled (bidirectional) for up to 4 tokens. The output at position p (1..4) is the
+number of tokens in the input equal to the token at p (``lib.make_hist``), as logits over the
+counts {0, ..., 4}.
+
+Where the compiled model computes it (1 block of one head; directions named as in
+``tracr_weights/hist.json``):
+
+- a0.h0: ``hist``, step 1 (SelectorWidth of Select(tokens, tokens, EQ)). The query (tokens, and
+  ``one`` for BOS's fallback score) matches the keys with the same token and BOS (key
+  ``tokens:BOS``) with the same score; the value reads only the BOS indicator, so the head writes
+  BOS's attention share 1/(hist + 1).
+- m0: ``hist``, step 2: decodes 1/(hist + 1) into a one-hot count (reads that direction, and
+  ``one`` and ``tokens:BOS`` as its biases).
+- logits read ``hist`` from m0.
+
+Ground truth, zero ablation: every edge the compiled weights connect (``src`` writes a residual
+direction that ``dst`` reads: ``tracr_base.read_write_edges``, 6 edges), all of them needed.
+Per position (22 edges): the query, m0 and the logits at the answer positions; the key at every
+position (at BOS it carries ``tokens:BOS``, the score that makes BOS's share 1/(hist + 1));
+the value only at BOS, the one position whose value is nonzero.
+
+Ground truth, resample ablation: the partner input has the same length and the same BOS, so
+the BOS key and value and the biases ``embed->m0`` read are the same on both inputs; what differs
+is the tokens read by the query and the keys at the answer positions, the share written by a0.h0
+and the counts read by the logits (4 edges; 16 per position).
 """
 
 from __future__ import annotations

@@ -1,6 +1,31 @@
 """tracr-pair-balance: a tracr-compiled transformer giving the running parenthesis balance.
 
-DOC
+Inputs are every sequence of 4 tokens over {(, ), x} after BOS (81 inputs, 5 positions); the
+model was compiled (causal) for up to 4 tokens. The output at position p (1..4) is the fraction
+of tokens 1..p that are "(" minus the fraction that are ")" (``lib.make_pair_balance(tokens,
+"(", ")")``), read from the one numeric output direction (``d_vocab_out = 1``).
+
+Where the compiled model computes each step (2 blocks of two heads; a0 has zero weights;
+directions named as in ``tracr_weights/pair_balance.json``):
+
+- m0: ``bools_open = numerical(tokens == "(")`` and ``bools_close = numerical(tokens == ")")``
+  (reads ``tokens:(`` and ``tokens:)``).
+- a1.h0: ``opens = numerical Aggregate(Select(indices, indices, LEQ), bools_open)`` (query
+  ``indices`` plus ``one``, key ``indices`` plus ``tokens:BOS``, value ``bools_open``): the mean
+  over positions 1..p; a1.h1 likewise ``closes`` from ``bools_close``.
+- m1: ``pair_balance = opens - closes`` (numerical LinearSequenceMap).
+- logits read ``pair_balance`` from m1.
+
+Ground truth, zero ablation: every edge the compiled weights connect (``tracr_base.
+read_write_edges``, 10 edges), all of them needed. Per position (40 edges): every answer
+position selects itself and every earlier token, so the keys and values of positions 1..4 are
+read; BOS is never attended (a match always exists) and its value is 0, so nothing at BOS is
+needed.
+
+Ground truth, resample ablation: the partner has the same length, so ``indices``, ``one`` and
+BOS, hence both heads' queries, keys and attention patterns, are the same on both inputs; what
+differs is the tokens read by m0, the two indicators read by the values, the two fractions read
+by m1 and the balance read by the logits (6 edges; 24 per position).
 """
 
 from __future__ import annotations

@@ -1,6 +1,38 @@
 """tracr-sort-unique: a tracr-compiled transformer that sorts distinct tokens.
 
-DOC
+Inputs are every sequence of 4 distinct tokens from {1, ..., 5} after BOS (120 inputs, 5
+positions; ``lib.make_sort_unique`` needs unique keys); the model was compiled (bidirectional)
+for up to 4 tokens. The output at position p (1..4) is the p-th smallest token, as logits over
+the tokens {1, ..., 5}. Program: ``lib.make_sort_unique(tokens, tokens)``.
+
+Where the compiled model computes each step (2 blocks of one head; m1 has zero weights;
+directions named as in ``tracr_weights/sort_unique.json``; position p holds index p - 1):
+
+- a0.h0: ``target_pos``, step 1 (SelectorWidth of Select(tokens, tokens, LT)): the query (tokens,
+  plus ``one``) matches the keys with a smaller token and BOS (key ``tokens:BOS``); the value
+  reads only the BOS indicator, so the head writes BOS's share 1/(target_pos + 1).
+- m0: ``target_pos``, step 2: decodes that share into a one-hot count of smaller tokens (reads
+  it, and ``one`` and ``tokens:BOS`` as biases).
+- a1.h0: ``sort = Aggregate(Select(target_pos, indices, EQ), tokens)``: query ``indices`` (plus
+  ``one``), key ``target_pos`` (from m0; plus ``tokens:BOS``), value ``tokens``.
+- logits read ``sort`` from a1.h0.
+
+Ground truth, zero ablation: the edges the compiled weights connect (10) less one,
+``embed->a1.h0.k``: it carries only ``tokens:BOS``, BOS's fallback score in a1.h0, and every
+query index has a matching key (the tokens are a permutation), so BOS gets no weight either way
+(9 edges). Per position (34 edges): a0.h0's key at every position (at BOS it carries BOS's
+score), its value only at BOS (the one nonzero value); everything else at the answer positions.
+
+Circuits are judged by a margin (``tests/tasks/test_tracr_new.py``): with a1.h0's query zeroed
+at position 1 the pattern is uniform and the logits tie over the four input tokens, whose
+argmax (the lowest id) happens to be the smallest token; a tie is not the program's output, so
+``embed->a1.h0.q`` is needed at every answer position.
+
+Ground truth, resample ablation: the partner is another permutation, so the indices, ``one`` and
+BOS are the same on both inputs: a1.h0's query, a0.h0's BOS key and value and m0's biases are
+not needed. What differs: the tokens read by a0.h0's query and keys, the share and the
+``target_pos`` derived from it, the tokens a1.h0 moves and the sorted output (6 edges; 24 per
+position).
 """
 
 from __future__ import annotations
