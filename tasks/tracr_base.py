@@ -154,6 +154,7 @@ class TracrTask(Task):
         """The program's output on ``seqs``: answer ids (0 at BOS) and any extra tensors."""
 
     def check_graph(self, config: GraphConfig) -> None:
+        super().check_graph(config)  # no per-position ground truth: positions must be None
         if config.positions not in (None, self.n_pos):
             raise ValueError(
                 f"task {self.key!r} has per-position ground truth for positions={self.n_pos} "

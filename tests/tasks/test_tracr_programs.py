@@ -39,14 +39,22 @@ LEFT_OUT = {
     "tracr-hist": set(),
     "tracr-sort-unique": {"embed->a1.h0.k"},
     "tracr-pair-balance": set(),
-    "tracr-shuffle-dyck": set(),  # filled below
+    "tracr-shuffle-dyck": {
+        "embed->a0.h0.q",
+        "embed->a0.h0.k",
+        "embed->a0.h0.v",
+        "a0.h0->m0",
+        "embed->a4.h0.q",
+        "embed->a4.h1.q",
+        "embed->a4.h1.k",
+    },
 }
 # (zero, resample) ground-truth sizes, position-free and per position (q/k/v split, MLPs)
 COUNTS = {
     "tracr-hist": {None: [6, 4], 5: [22, 16]},
     "tracr-sort-unique": {None: [9, 6], 5: [34, 24]},
     "tracr-pair-balance": {None: [10, 6], 5: [40, 24]},
-    "tracr-shuffle-dyck": {},  # filled below
+    "tracr-shuffle-dyck": {None: [22, 12]},  # no per-position ground truth
 }
 
 
@@ -65,14 +73,15 @@ def _cases():
     out = []
     for key in KEYS:
         for g, a in itertools.product(GRAPHS, ("zero", "resample")):
-            if (key, g, a) in UNSUPPORTED:
+            if (key, g, a) in UNSUPPORTED or (key in POSITION_FREE and GRAPHS[g].positions):
                 continue
             out.append(pytest.param(key, g, a, id=f"{key}-{g}-{a}"))
     return out
 
 
 # graph options on which a task has no ground-truth edge (every needed edge touches an MLP)
-UNSUPPORTED = {("tracr-pair-balance", "attn-only", "resample")}
+UNSUPPORTED = {(k, "attn-only", "resample") for k in ("tracr-pair-balance", "tracr-shuffle-dyck")}
+POSITION_FREE = {"tracr-shuffle-dyck"}  # tasks without a per-position ground truth
 
 
 @pytest.fixture(scope="module", params=KEYS)
@@ -122,7 +131,7 @@ def circuit_errors(key, graph_name, ablation, drop_each=False):
 def test_task_interface_and_data(key):
     task, _, data = loaded(key)
     assert task.ablations == ("zero", "resample") and task.default_ablation == "zero"
-    assert task.per_position and task.metric_description and task.unavailable_reason() is None
+    assert task.per_position == (key not in POSITION_FREE) and task.metric_description and task.unavailable_reason() is None
     assert task.max_examples == len(task.inputs()) == len(set(task.inputs())) == data.n
     assert len({tuple(r) for r in data.clean.tolist()}) == data.n  # every input once
     assert (data.clean != data.corrupted).any(-1).all()
@@ -203,6 +212,8 @@ def test_zero_ground_truth_is_the_connected_edges_less_the_documented(key):
     connected = tracr_base.read_write_edges(model, task.meta["residual_labels"])
     gt = task.ground_truth(EdgeGraph(c.n_layers, c.n_heads, True, GraphConfig()), "zero")
     assert gt == set(connected) - LEFT_OUT[key]
+    if key in POSITION_FREE:
+        return
     per_pos = task.ground_truth(EdgeGraph(c.n_layers, c.n_heads, True, GraphConfig(positions=5)))
     assert {n.split("@")[0] for n in per_pos} <= set(connected)
 
@@ -210,7 +221,7 @@ def test_zero_ground_truth_is_the_connected_edges_less_the_documented(key):
 def test_edge_counts_and_resample_inside_zero(key):
     task, model, _ = loaded(key)
     c = model.cfg
-    for pos in (None, 5):
+    for pos in COUNTS[key]:
         g = EdgeGraph(c.n_layers, c.n_heads, True, GraphConfig(positions=pos))
         zero, resample = task.ground_truth(g, "zero"), task.ground_truth(g, "resample")
         assert [len(zero), len(resample)] == COUNTS[key][pos]
@@ -225,6 +236,13 @@ def test_no_ground_truth_edge_raises_unsupported():
         task.ground_truth(g, "resample")
 
 
+def test_position_free_task_refuses_per_position_graphs():
+    task, model, _ = loaded("tracr-shuffle-dyck")
+    g = EdgeGraph(model.cfg.n_layers, model.cfg.n_heads, True, GraphConfig(positions=5))
+    with pytest.raises(ValueError, match="no per-position ground truth"):
+        task.ground_truth(g, "zero")
+
+
 @pytest.mark.parametrize("key,graph,ablation", _cases())
 def test_ground_truth_circuit_is_faithful_and_minimal(key, graph, ablation):
     names, err = circuit_errors(key, graph, ablation, drop_each=True)
@@ -236,7 +254,7 @@ def test_ground_truth_circuit_is_faithful_and_minimal(key, graph, ablation):
 
 def test_ablating_everything_breaks_the_program(key):
     task, model, data = loaded(key)
-    run = PatchableModel(model, GraphConfig(positions=5))
+    run = PatchableModel(model, GraphConfig(positions=None if key in POSITION_FREE else 5))
     for ablation in ("zero", "resample"):
         ab = run.ablate(ablation, data.clean, data.corrupted)
         with torch.no_grad():
