@@ -108,7 +108,9 @@ PROGRAMS: dict[str, RaspProgram] = {
         "proportion", ("w", "x", "y", "z"), 5, True, "frac_prevs", _build_proportion
     ),
     "hist": RaspProgram("hist", ("a", "b", "c"), 4, False, "hist", _build_hist),
-    "sort_unique": RaspProgram("sort_unique", (1, 2, 3, 4, 5), 4, False, "sort", _build_sort_unique),
+    "sort_unique": RaspProgram(
+        "sort_unique", (1, 2, 3, 4, 5), 4, False, "sort", _build_sort_unique
+    ),
     "pair_balance": RaspProgram(
         "pair_balance", ("(", ")", "x"), 4, True, "pair_balance", _build_pair_balance
     ),

@@ -49,6 +49,10 @@ irregular and not unique (e.g. ``closes`` is not needed at position 1, where onl
 balance also makes ``last_zero`` False). A table of positions chosen by one greedy order would
 not be a ground truth, so graphs with ``positions`` set are refused
 (:class:`tasks.problem.UnsupportedGraphError` in a run).
+
+Cost: 6 layers and 388 edges make one ACDC run take about 90 s on CPU (activation patching
+5 s), ten times tracr-reverse, so ``--tasks all`` leaves this task out (``in_all = False``);
+name it to run it.
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ def balanced(seq: tuple) -> bool:
 
 @register_task("tracr-shuffle-dyck")
 class TracrShuffleDyck(TracrTask):
-    description = "tracr-compiled model telling whether the parentheses of 4 tokens over {(,),x} balance"
+    description = "tracr-compiled model: do the parentheses of 4 tokens over {(,),x} balance?"
     metric_description = (
         "mean log-probability of the correct verdict (balanced or not) over the 4 output "
         "positions; higher = more correct (0 is perfectly confident)"
@@ -86,6 +90,8 @@ class TracrShuffleDyck(TracrTask):
     default_n = 3**4
 
     per_position = False
+    # ACDC takes ~90 s per run on CPU here (388 edges, 6 layers), 10x tracr-reverse: named only
+    in_all: ClassVar[bool] = False
 
     GROUND_TRUTH: ClassVar[tuple[GTEdge, ...]] = (
         # position-free (the table's positions are unused: no per-position ground truth)

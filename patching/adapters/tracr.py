@@ -158,7 +158,9 @@ def convert(program: RaspProgram, assembled) -> tuple[dict[str, torch.Tensor], d
         },
     }
     # contiguous: safetensors refuses strided views (a transposed W_Q can come out as one)
-    tensors = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in sd.items()}
+    tensors = {
+        k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in sd.items()
+    }
     return tensors, meta
 
 

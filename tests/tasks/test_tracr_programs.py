@@ -131,7 +131,8 @@ def circuit_errors(key, graph_name, ablation, drop_each=False):
 def test_task_interface_and_data(key):
     task, _, data = loaded(key)
     assert task.ablations == ("zero", "resample") and task.default_ablation == "zero"
-    assert task.per_position == (key not in POSITION_FREE) and task.metric_description and task.unavailable_reason() is None
+    assert task.per_position == (key not in POSITION_FREE) and task.metric_description
+    assert task.unavailable_reason() is None
     assert task.max_examples == len(task.inputs()) == len(set(task.inputs())) == data.n
     assert len({tuple(r) for r in data.clean.tolist()}) == data.n  # every input once
     assert (data.clean != data.corrupted).any(-1).all()
@@ -191,7 +192,9 @@ def test_metric_and_divergence(key):
     with torch.no_grad():
         clean = model(data.clean)
         ablated = run(
-            data.clean, torch.zeros(run.graph.n_edges), run.ablate("zero", data.clean, data.corrupted)
+            data.clean,
+            torch.zeros(run.graph.n_edges),
+            run.ablate("zero", data.clean, data.corrupted),
         )
     stacked = torch.stack([clean, ablated])
     m = task.metric(stacked, data)
@@ -260,3 +263,12 @@ def test_ablating_everything_breaks_the_program(key):
         with torch.no_grad():
             err = output_error(task, run(data.clean, torch.zeros(run.graph.n_edges), ab), data)
         assert err.item() > TOL
+
+
+def test_tasks_all_includes_the_new_tasks_but_the_costly_dyck():
+    from tasks import TASKS
+
+    every = TASKS.resolve("all")
+    assert {"tracr-hist", "tracr-sort-unique", "tracr-pair-balance"} <= set(every)
+    assert "tracr-shuffle-dyck" not in every and "tracr-shuffle-dyck" in TASKS.keys()
+    assert TASKS.resolve("tracr-shuffle-dyck") == ["tracr-shuffle-dyck"]
