@@ -80,13 +80,17 @@ def _positions(kind: str, n_pos: int) -> range | tuple[int, ...]:
 def expand_ground_truth(edges: tuple[GTEdge, ...], graph, ablation: str, n_pos: int) -> set[str]:
     """Edge names of ``edges`` (those needed under ``ablation``) in ``graph``: each edge at its
     positions, projected onto the graph's option (:func:`patching.names.project_edges`)."""
+    return _expand(edges, graph.config, ablation, n_pos)
+
+
+def _expand(edges: tuple[GTEdge, ...], config: GraphConfig, ablation: str, n_pos: int) -> set[str]:
     named = {
         edge_name(e.src, e.dst, p)
         for e in edges
         if ablation != "resample" or e.resample
         for p in _positions(e.positions, n_pos)
     }
-    return project_edges(named, graph.config)
+    return project_edges(named, config)
 
 
 # ----- the shared task ---------------------------------------------------------------------------
@@ -160,6 +164,14 @@ class TracrTask(Task):
                 f"task {self.key!r} has per-position ground truth for positions={self.n_pos} "
                 f"(BOS + {self.seq_len} tokens) or positions=None, not {config.positions}"
             )
+        for ablation in self.ablations:
+            # e.g. every needed edge enters or leaves an MLP, on an attention-only graph
+            if not _expand(self.GROUND_TRUTH, config, ablation, self.n_pos):
+                raise UnsupportedGraphError(
+                    f"task {self.key!r} is not supported on this graph option "
+                    f"(include_mlp={config.include_mlp}): no edge of its {ablation}-ablation "
+                    "ground truth is in it, so none carries the behaviour; use a graph with MLPs"
+                )
 
     def _ground_truth(self, graph: EdgeGraph, ablation: str) -> set[str]:
         c = self.meta["config"]
@@ -169,14 +181,7 @@ class TracrTask(Task):
                 f"layers, {c['n_heads']} head, MLPs), not a graph of {graph.n_layers} layers, "
                 f"{graph.n_heads} heads, has_mlp={graph.has_mlp}"
             )
-        edges = expand_ground_truth(self.GROUND_TRUTH, graph, ablation, self.n_pos)
-        if not edges:  # e.g. every needed edge enters or leaves an MLP, on an attention-only graph
-            raise UnsupportedGraphError(
-                f"task {self.key!r} has no ground-truth edge under {ablation} ablation on this "
-                f"graph (include_mlp={graph.config.include_mlp}): no edge in it carries the "
-                "behaviour; use a graph with MLPs"
-            )
-        return edges
+        return expand_ground_truth(self.GROUND_TRUTH, graph, ablation, self.n_pos)
 
 
 def answer_mean(values: Float[Tensor, "*k n pos"], data: TaskData) -> Float[Tensor, "*k n"]:

@@ -79,8 +79,13 @@ def _cases():
     return out
 
 
-# graph options on which a task has no ground-truth edge (every needed edge touches an MLP)
-UNSUPPORTED = {(k, "attn-only", "resample") for k in ("tracr-pair-balance", "tracr-shuffle-dyck")}
+# graph options refused: under some ablation, no ground-truth edge is in the graph (every needed
+# edge touches an MLP)
+UNSUPPORTED = {
+    (k, "attn-only", a)
+    for k in ("tracr-pair-balance", "tracr-shuffle-dyck")
+    for a in ("zero", "resample")
+}
 POSITION_FREE = {"tracr-shuffle-dyck"}  # tasks without a per-position ground truth
 
 
@@ -231,12 +236,16 @@ def test_edge_counts_and_resample_inside_zero(key):
         assert resample < zero
 
 
-def test_no_ground_truth_edge_raises_unsupported():
+def test_graph_without_a_ground_truth_edge_is_unsupported():
+    """On the attention-only graph every resample ground-truth edge of pair-balance touches an
+    MLP: the option is refused for the task (the evaluator skips it before any work)."""
     task, model, _ = loaded("tracr-pair-balance")
-    g = EdgeGraph(model.cfg.n_layers, model.cfg.n_heads, True, GraphConfig(include_mlp=False))
-    assert task.ground_truth(g, "zero")  # the heads' queries and keys
-    with pytest.raises(UnsupportedGraphError, match="no ground-truth edge"):
-        task.ground_truth(g, "resample")
+    config = GraphConfig(include_mlp=False)
+    with pytest.raises(UnsupportedGraphError, match="no edge of its resample-ablation"):
+        task.check_graph(config)
+    g = EdgeGraph(model.cfg.n_layers, model.cfg.n_heads, True, config)
+    with pytest.raises(UnsupportedGraphError):
+        task.ground_truth(g, "zero")
 
 
 def test_position_free_task_refuses_per_position_graphs():
