@@ -281,3 +281,36 @@ def test_tasks_all_includes_the_new_tasks_but_the_costly_dyck():
     assert {"tracr-hist", "tracr-sort-unique", "tracr-pair-balance"} <= set(every)
     assert "tracr-shuffle-dyck" not in every and "tracr-shuffle-dyck" in TASKS.keys()
     assert TASKS.resolve("tracr-shuffle-dyck") == ["tracr-shuffle-dyck"]
+
+
+def _greedy_circuit(task, run, data, ab, order) -> set[str]:
+    """Drop the edges of ``order`` one by one, each only if every output stays right."""
+    keep = list(order)
+    for e in order:
+        trial = [k for k in keep if k != e]
+        with torch.no_grad():
+            logits = run(data.clean, run.graph.edge_mask(trial)[None], ab)
+        if output_error(task, logits, data)[0].item() <= TOL:
+            keep = trial
+    return set(keep)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", KEYS)
+def test_greedy_pruning_in_any_order_ends_in_the_ground_truth(key):
+    """The ground truth is not one of several minimal circuits: pruning the connected edges
+    greedily in random orders ends in exactly it, on every graph with MLPs the task supports."""
+    import random
+
+    task, model, data = loaded(key)
+    connected = set(tracr_base.read_write_edges(model, task.meta["residual_labels"]))
+    for pos in (None,) if key in POSITION_FREE else (None, 5):
+        run = PatchableModel(model, GraphConfig(positions=pos))
+        start = sorted(run.graph.project(connected))
+        for ablation in ("zero", "resample"):
+            ab = run.ablate(ablation, data.clean, data.corrupted)
+            truth = task.ground_truth(run.graph, ablation)
+            for seed in range(3):
+                order = start[:]
+                random.Random(seed).shuffle(order)
+                assert _greedy_circuit(task, run, data, ab, order) == truth, (pos, ablation, seed)
