@@ -69,9 +69,11 @@ class Registry(Generic[T]):
         return self._items[key]
 
     def resolve(self, spec: str) -> list[str]:
-        """``all`` or a comma list -> validated keys (UnknownKeyError on the first bad one)."""
+        """``all`` or a comma list -> validated keys (UnknownKeyError on the first bad one).
+        ``all`` leaves out entries whose class sets ``in_all = False`` (too costly to run by
+        default; they run when named)."""
         if spec.strip() == "all":
-            return self.keys()
+            return [k for k in self.keys() if getattr(self._items[k], "in_all", True)]
         keys = [k.strip() for k in spec.split(",") if k.strip()]
         if not keys:
             raise UnknownKeyError(f"no {self.kind} named in {spec!r}")

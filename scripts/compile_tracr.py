@@ -1,6 +1,7 @@
 """(Re)compile the tracr tasks' programs and write tasks/tracr_weights/ (needs tracr, JAX).
 
-Usage: python scripts/compile_tracr.py [reverse] [proportion] [--out DIR]
+Usage: python scripts/compile_tracr.py [PROGRAM ...] [--out DIR]   (default: every program:
+reverse, proportion, hist, sort_unique, pair_balance, shuffle_dyck)
 
 The programs are :data:`tasks.tracr_programs.PROGRAMS`; compiling and converting them to
 ``HookedTransformer`` weights is :mod:`patching.adapters.tracr`.

@@ -22,6 +22,7 @@ from patching.adapters.tracr import BOS
 from patching.graph import EdgeGraph, GraphConfig
 from patching.names import QKV, edge_name, head_name, is_upstream, mlp_name, project_edges
 from tasks.base import HELDOUT_SEED, Task, TaskData
+from tasks.problem import UnsupportedGraphError
 from tasks.splits import pool_split
 from tasks.tracr_programs import PROGRAMS, load_meta, load_model, missing_weights_reason
 
@@ -80,13 +81,17 @@ def _positions(kind: str, n_pos: int) -> range | tuple[int, ...]:
 def expand_ground_truth(edges: tuple[GTEdge, ...], graph, ablation: str, n_pos: int) -> set[str]:
     """Edge names of ``edges`` (those needed under ``ablation``) in ``graph``: each edge at its
     positions, projected onto the graph's option (:func:`patching.names.project_edges`)."""
+    return _expand(edges, graph.config, ablation, n_pos)
+
+
+def _expand(edges: tuple[GTEdge, ...], config: GraphConfig, ablation: str, n_pos: int) -> set[str]:
     named = {
         edge_name(e.src, e.dst, p)
         for e in edges
         if ablation != "resample" or e.resample
         for p in _positions(e.positions, n_pos)
     }
-    return project_edges(named, graph.config)
+    return project_edges(named, config)
 
 
 # ----- the shared task ---------------------------------------------------------------------------
@@ -192,11 +197,20 @@ class TracrTask(Task):
         """The program's output on ``seqs``: answer ids (0 at BOS) and any extra tensors."""
 
     def check_graph(self, config: GraphConfig) -> None:
+        super().check_graph(config)  # no per-position ground truth: positions must be None
         if config.positions not in (None, self.n_pos):
             raise ValueError(
                 f"task {self.key!r} has per-position ground truth for positions={self.n_pos} "
                 f"(BOS + {self.seq_len} tokens) or positions=None, not {config.positions}"
             )
+        for ablation in self.ablations:
+            # e.g. every needed edge enters or leaves an MLP, on an attention-only graph
+            if not _expand(self.GROUND_TRUTH, config, ablation, self.n_pos):
+                raise UnsupportedGraphError(
+                    f"task {self.key!r} is not supported on this graph option "
+                    f"(include_mlp={config.include_mlp}): no edge of its {ablation}-ablation "
+                    "ground truth is in it, so none carries the behaviour; use a graph with MLPs"
+                )
 
     def _ground_truth(self, graph: EdgeGraph, ablation: str) -> set[str]:
         c = self.meta["config"]
@@ -213,3 +227,26 @@ def answer_mean(values: Float[Tensor, "*k n pos"], data: TaskData) -> Float[Tens
     """Mean of ``values`` over each example's answer positions."""
     mask = data.answer_mask.to(values.dtype)
     return (values * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+
+
+def correct_log_prob(
+    logits: Float[Tensor, "*k n pos vocab"], data: TaskData
+) -> Float[Tensor, "*k n"]:
+    """Mean log-probability of the right output token over each example's answer positions
+    (the metric of the categorical tracr tasks)."""
+    logp = torch.log_softmax(logits, dim=-1)
+    idx = data.answers.expand(logp.shape[:-1]).unsqueeze(-1)
+    return answer_mean(logp.gather(-1, idx).squeeze(-1), data)
+
+
+def numeric_neg_mse(logits: Float[Tensor, "*k n pos 1"], data: TaskData) -> Float[Tensor, "*k n"]:
+    """Negative mean squared error of a numeric output against ``data.extra["target"]``."""
+    return -answer_mean((logits[..., 0] - data.extra["target"]) ** 2, data)
+
+
+def numeric_divergence(
+    logits: Float[Tensor, "*k n pos 1"], clean_logits: Float[Tensor, "n pos 1"], data: TaskData
+) -> Float[Tensor, "*k n"]:
+    """Mean squared difference from the clean numeric output at the answer positions (the ACDC
+    paper used an L2 distance for its numeric tracr task, where KL has no meaning)."""
+    return answer_mean((logits[..., 0] - clean_logits[..., 0]) ** 2, data)

@@ -157,7 +157,11 @@ def convert(program: RaspProgram, assembled) -> tuple[dict[str, torch.Tensor], d
             "attention_dir": "causal" if program.causal else "bidirectional",
         },
     }
-    return {k: torch.tensor(np.array(v, dtype=np.float32)) for k, v in sd.items()}, meta
+    # contiguous: safetensors refuses strided views (a transposed W_Q can come out as one)
+    tensors = {
+        k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in sd.items()
+    }
+    return tensors, meta
 
 
 def write_weights(program: RaspProgram, out_dir: Path) -> tuple[Path, Path]:
