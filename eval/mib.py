@@ -97,9 +97,7 @@ def graph_cfg(graph: EdgeGraph, d_model: int) -> dict:
     }
 
 
-def mib_dict(
-    graph: EdgeGraph, d_model: int, scores, in_graph: set[str] | None = None
-) -> dict:
+def mib_dict(graph: EdgeGraph, d_model: int, scores, in_graph: set[str] | None = None) -> dict:
     """The MIB JSON of ``scores`` (one per edge of ``graph``, its order) as a dict."""
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != (graph.n_edges,):
@@ -134,9 +132,7 @@ def write_mib(path, graph: EdgeGraph, d_model: int, scores, in_graph=None) -> Pa
     return path
 
 
-def export_run(
-    folder, method: str, task: str, seed: int, model, scores, trace=None
-) -> Path | None:
+def export_run(folder, method: str, task: str, seed: int, model, scores, trace=None) -> Path | None:
     """Write one run's scores as ``<folder>/mib/<run>.json`` (``model``: the PatchableModel).
     ``in_graph``: the trace's ``circuit`` edge list when the method keeps one, else none.
     None (nothing written) for a graph MIB's format can't describe."""
@@ -189,8 +185,15 @@ def mib_scores(d: dict, graph: EdgeGraph) -> np.ndarray:
     return np.asarray([float(bool(ours[n].get("in_graph", False))) for n in names])
 
 
-def evaluate_file(path, task_key: str, n: int | None = None, seed: int = 0, ablation=None,
-                  signed: bool = False, device: str = "cpu"):
+def evaluate_file(
+    path,
+    task_key: str,
+    n: int | None = None,
+    seed: int = 0,
+    ablation=None,
+    signed: bool = False,
+    device: str = "cpu",
+):
     """Evaluate an MIB file on ``task_key`` with our evaluator; returns the Evaluation."""
     import tasks  # noqa: F401  (registers every task)
     from eval.evaluate import evaluate
@@ -201,9 +204,7 @@ def evaluate_file(path, task_key: str, n: int | None = None, seed: int = 0, abla
     d = load_mib(path)
     task = get_task(task_key)
     ablation = ablation or task.default_ablation
-    problem = build_problem(
-        task, GraphOptions(), n or task.default_n, seed, ablation, device
-    )
+    problem = build_problem(task, GraphOptions(), n or task.default_n, seed, ablation, device)
     graph = problem.model.graph
     scores = mib_scores(d, graph)
     truth = graph.edge_mask(task.ground_truth(graph, ablation)).bool().numpy()

@@ -207,8 +207,14 @@ def test_per_row_ablated_sources_equal_separate_runs(problem):
     pm, clean = problem.model, problem.data.clean
     g = torch.Generator().manual_seed(1)
     masks = torch.rand(2, problem.n_edges, generator=g, dtype=torch.float64)
-    vals = torch.randn(2, *problem.ablation.values.shape[:1], *clean.shape, pm.cfg.d_model,
-                       generator=g, dtype=torch.float64)
+    vals = torch.randn(
+        2,
+        *problem.ablation.values.shape[:1],
+        *clean.shape,
+        pm.cfg.d_model,
+        generator=g,
+        dtype=torch.float64,
+    )
     both = pm(clean, masks, pm.ablated_sources(vals))
     for i in range(2):
         torch.testing.assert_close(both[i], pm(clean, masks[i], pm.ablated_sources(vals[i])))
@@ -221,8 +227,9 @@ def test_per_row_ablated_sources_equal_separate_runs(problem):
 def test_masked_source_outputs(problem):
     pm, clean = problem.model, problem.data.clean
     ones = torch.ones(problem.n_edges, dtype=torch.float64)
-    torch.testing.assert_close(pm.source_outputs(clean, ones, problem.ablation),
-                               pm.source_outputs(clean))
+    torch.testing.assert_close(
+        pm.source_outputs(clean, ones, problem.ablation), pm.source_outputs(clean)
+    )
     zeros = torch.zeros(1, problem.n_edges, dtype=torch.float64)
     out = pm.source_outputs(clean, zeros, problem.ablation)[0]
     # all edges ablated: every source reads its ablated input, i.e. as in the corrupted run
