@@ -86,7 +86,7 @@ def main(argv=None) -> int:
             "",
             "Measured by `python -m scripts.ig_gaps "
             + " ".join(argv if argv is not None else sys.argv[1:])
-            + "` (CPU, each task's default n, seed 0).",
+            + "` (CPU, each task's default n, seed 0; seconds: wall time on a shared machine).",
             "Gap = |sum - target| / |target| of each method's own completeness identity",
             "(methods/integrated.py; eap-ig: edges out of the embedding vs m(clean) - "
             "m(embedding ablated); eap-ig-act: per block, summed; ieg: all edges vs "
