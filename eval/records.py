@@ -40,6 +40,8 @@ class Record:
     steps / stopped_early / final_loss: the method's trace summary (optimisation steps, whether
     it stopped on a plateau, final faithfulness loss with the fully ablated model at ~1); empty
     (None / NaN) for a method without them. The whole trace is in ``traces/`` (eval.found).
+    completeness_gap: an integrated-gradients method's |sum of scores - target| / |target|
+    (methods.integrated; NaN for other methods).
     peak_mb / start_mb: memory peak during the method and memory when it started (eval.cost);
     memory says what they measure (``cuda-allocator``, ``cpu-rss-process``, ``cpu-rss-shared``).
     note: why a measure is missing though the run is ``ok`` (e.g. a task without ground truth:
@@ -73,6 +75,7 @@ class Record:
     steps: int | None = None
     stopped_early: bool | None = None
     final_loss: float = NAN
+    completeness_gap: float = NAN
     peak_mb: float = NAN
     start_mb: float = NAN
     memory: str = ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from eval.circuits import save_run_circuits
 from eval.cost import MemoryProbe, timed
 from eval.evaluate import Evaluation, evaluate
 from eval.found import trace_dict, trace_summary, write_found
+from eval.mib import export_run
 from eval.records import Curves, Record
 from tasks.problem import UnsupportedGraphError, build_problem
 from tasks.splits import build_heldout
@@ -65,6 +67,7 @@ class Outcome:
     scores: Tensor | None = None
     trace: dict[str, Any] = field(default_factory=dict)
     truth: Any = None  # boolean ground-truth mask over ``edges`` (eval.circuits writes it)
+    model: Any = None  # the run's PatchableModel (for the MIB export)
 
 
 def import_plugins(plugins) -> None:
@@ -129,7 +132,9 @@ def _run(job: Job, out: Outcome, isolated: bool) -> None:
     scores, rec.seconds = timed(lambda: method(problem), job.device)  # checks the signal if needed
     rec.peak_mb = probe.peak()
     out.scores, out.trace = scores, trace_dict(method.trace)
+    out.model = problem.model
     rec.steps, rec.stopped_early, rec.final_loss = trace_summary(out.trace)
+    rec.completeness_gap = float(out.trace.get("completeness_gap", math.nan))
 
     truth = None  # a task without ground truth is faithfulness-only; the note says why
     if task.has_ground_truth:
@@ -156,6 +161,8 @@ def run_and_save(job: Job, out: str | Path, isolated: bool) -> tuple[Record, Cur
             write_found(
                 out, job.method, job.task, job.seed, outcome.edges, outcome.scores, outcome.trace
             )
+            export_run(out, job.method, job.task, job.seed, outcome.model, outcome.scores,
+                       outcome.trace)  # eval.mib: the scores as an MIB circuit file
         except Exception as exc:  # the measures stand; the record says what was not kept
             traceback.print_exc()
             outcome.record.status = f"error: scores or trace not saved: {one_line(exc)}"

@@ -22,7 +22,7 @@ def _resample(
             f"clean and corrupted batches must have the same shape for resample ablation, got "
             f"{tuple(clean.shape)} and {tuple(corrupted.shape)}"
         )
-    return model.source_outputs(corrupted, mask)
+    return model.source_outputs(corrupted, attention_mask=mask)
 
 
 def _mean(
@@ -36,7 +36,7 @@ def _mean(
             f"mean-ablation reference must be [n, {clean.shape[1]}] tokens, got {tuple(ref.shape)}"
         )
     ref_mask = rm if rm is not None else (mask if reference is None else None)
-    values = model.source_outputs(ref, ref_mask)
+    values = model.source_outputs(ref, attention_mask=ref_mask)
     if ref_mask is None:
         return values.mean(dim=1, keepdim=True)
     # padded reference: at each position, the mean over the examples with a real token there

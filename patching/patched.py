@@ -301,10 +301,39 @@ class PatchableModel:
     def source_outputs(
         self,
         tokens: Int[Tensor, "batch pos"],
+        masks: Float[Tensor, "*n_masks n_edges"] | None = None,
+        ablation: AblatedSources | None = None,
         attention_mask: Bool[Tensor, "batch pos"] | None = None,
-    ) -> Float[Tensor, "n_src b p d"]:
-        """Every source's output in the unpatched model (all masks 1)."""
-        return self._run(tokens, None, None, collect=True, attention_mask=attention_mask)
+    ) -> Float[Tensor, "*n_masks n_src b p d"]:
+        """Every source's output in the unpatched model (all masks 1), or, given ``masks`` and
+        ``ablation``, in the patched model: ``[n_src, b, p, d]`` per mask row."""
+        if masks is None:
+            return self._run(tokens, None, None, collect=True, attention_mask=attention_mask)
+        if ablation is None:
+            raise ValueError("source_outputs with masks needs the ablation they patch against")
+        self._check_tokens(tokens, ablation)
+        diff = self._run(
+            tokens,
+            self.full_masks(masks),
+            ablation,
+            collect=True,
+            keep_masks=True,
+            attention_mask=attention_mask,
+        )
+        out = diff + _per_mask(ablation.values)  # the stack holds y - y~
+        return out[0] if masks.dim() == 1 else out
+
+    def ablated_sources(self, values: Tensor, kind: str = "custom") -> AblatedSources:
+        """Patch against given source outputs: ``values`` ``[n_src, b | 1, pos, d]``, or
+        ``[n_masks, n_src, b | 1, pos, d]`` for one set per mask row (same rows as the masks a
+        forward gets). An edge at mask m then carries ``m * y_s + (1 - m) * values_s``."""
+        if values.dim() not in (4, 5) or values.shape[-4] != self.graph.n_sources:
+            raise ValueError(
+                f"values must be [n_sources={self.graph.n_sources}, b, pos, d_model] or "
+                f"[n_masks, n_sources, b, pos, d_model], got {list(values.shape)}"
+            )
+        values = values.to(device=self.device, dtype=self.dtype)
+        return AblatedSources(kind, values, self._ablated_inputs(values))
 
     @torch.no_grad()
     def ablate(
@@ -332,6 +361,12 @@ class PatchableModel:
         return AblatedSources(kind, values, self._ablated_inputs(values))
 
     def _ablated_inputs(self, values: Tensor) -> dict[str, Tensor]:
+        if values.dim() == 5:  # one set per mask row: [K, 1, b, pos, d] per block
+            cum = torch.cumsum(values, dim=1)
+            return {
+                key: (cum[:, block.n_up - 1] + self._consts[key]).unsqueeze(1)
+                for key, block in self.graph.blocks.items()
+            }
         cum = torch.cumsum(values, dim=0)  # cum[i] = sum of the first i+1 sources
         return {
             key: cum[block.n_up - 1] + self._consts[key] for key, block in self.graph.blocks.items()
@@ -377,6 +412,7 @@ class PatchableModel:
         logit_positions: Int[Tensor, " n"] | None = None,
         live: Bool[Tensor, " n_sources"] | None = None,
         attention_mask: Bool[Tensor, "batch pos"] | None = None,
+        frozen: Bool[Tensor, " n_sources"] | None = None,
     ) -> Float[Tensor, "*n_masks batch *pos d_vocab"]:
         """Logits of the patched model in one pass, differentiable in ``masks``.
 
@@ -392,6 +428,9 @@ class PatchableModel:
             tokens, so each example's outputs at its real positions equal those of the example
             run alone, unpadded (causal or bidirectional attention). Outputs at padding are
             finite and meaningless. The ablation must be built with the same mask.
+        frozen: no gradient flows back through these sources' outputs (whole source blocks:
+            the embedding, a layer's heads, an MLP); EAP-IG-activations holds the interpolated
+            block fixed this way, as its hook does.
         """
         single = masks.dim() == 1
         full = self.full_masks(masks)
@@ -401,8 +440,26 @@ class PatchableModel:
                 f"live must be a bool tensor [{self.graph.n_sources}] over the sources"
             )
         mask = _check_mask(attention_mask, tokens)
+        if ablation.values.dim() == 5 and ablation.values.shape[0] != full.shape[0]:
+            raise ValueError(
+                f"the ablation has {ablation.values.shape[0]} value sets, one per mask row, but "
+                f"there are {full.shape[0]} mask rows"
+            )
+        if frozen is not None and (
+            frozen.dtype != torch.bool or frozen.shape != (self.graph.n_sources,)
+        ):
+            raise ValueError(
+                f"frozen must be a bool tensor [{self.graph.n_sources}] over the sources"
+            )
         logits = self._run(
-            tokens, full, ablation, out_positions, logit_positions, live=live, attention_mask=mask
+            tokens,
+            full,
+            ablation,
+            out_positions,
+            logit_positions,
+            live=live,
+            attention_mask=mask,
+            frozen=frozen,
         )
         return logits[0] if single else logits
 
@@ -411,7 +468,7 @@ class PatchableModel:
     def _check_tokens(self, tokens: Tensor, ablation: AblatedSources) -> None:
         if tokens.dim() != 2:
             raise ValueError(f"tokens must be [batch, pos], got shape {list(tokens.shape)}")
-        vb, vp = ablation.values.shape[1], ablation.values.shape[2]
+        vb, vp = ablation.values.shape[-3], ablation.values.shape[-2]
         if vp != tokens.shape[1] or vb not in (1, tokens.shape[0]):
             raise ValueError(
                 f"the ablation was built for batch {vb} x pos {vp} but tokens are "
@@ -433,6 +490,8 @@ class PatchableModel:
         collect=False,
         live=None,
         attention_mask=None,
+        frozen=None,
+        keep_masks=False,
     ):
         spec, g = self.spec, self.graph
         B, P = tokens.shape
@@ -460,7 +519,9 @@ class PatchableModel:
             # out: [K | 1, n, B, P, D] source outputs; the stack holds y - y~ (y when collecting)
             n = out.shape[1] if n is None else n
             sl = slice(start, start + n)
-            v = None if vals is None else vals[sl].unsqueeze(0)
+            if frozen is not None and frozen[sl].any():
+                out = out.detach()
+            v = None if vals is None else _per_mask(vals)[:, sl]
             if rows is not None:
                 v = v.index_select(1, rows)
             tokens_.append(_Emit.apply(out, v, stack[:, sl], grad[:, sl], rows))
@@ -500,7 +561,7 @@ class PatchableModel:
                 out = block.mlp(block.ln2(x)).view(K, 1, B, P, D)
                 emit(out, start + H)
         if collect:
-            return stack[0]
+            return stack if keep_masks else stack[0]
         x = read("logits")[:, 0]  # [K, B, P, D]
         if out_positions is not None:
             x = x[:, torch.arange(B, device=x.device), out_positions]  # [K, B, D]
@@ -633,3 +694,8 @@ def _post_norm_shares(out: Tensor, b_o: Tensor, norm) -> Tensor:
     inv = torch.rsqrt(total.pow(2).mean(-1, keepdim=True) + norm.eps)
     w = inv if norm.weight is None else inv * norm.weight
     return (out + b_o / out.shape[0]) * w
+
+
+def _per_mask(values: Tensor) -> Tensor:
+    """Source values with a leading mask-row axis: ``[1 | K, n_src, b, pos, d]``."""
+    return values if values.dim() == 5 else values.unsqueeze(0)

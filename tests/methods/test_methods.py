@@ -66,6 +66,8 @@ def test_config_is_frozen(key):
         ("ipd", dict(objective="l2")),
         ("ipd", dict(penalty="l2")),
         ("eap-ig", dict(steps=0)),
+        ("eap-ig-act", dict(steps=0)),
+        ("ieg", dict(steps=0)),
         ("acdc", dict(n_thresholds=0)),
         ("acdc", dict(tau_min=0.0)),
         ("ipd-sweep", dict(lams=(-0.1,))),
@@ -214,14 +216,16 @@ def _linear_problem():
     return Problem(pm, data, pm.ablate("resample", clean, corrupt), answer_logit, kl_from_clean)
 
 
-def test_eap_ig_completeness():
+def test_ieg_completeness():
     prob = make_problem(dtype=torch.float64)
-    scores = get_method("eap-ig", steps=64)(prob)
+    method = get_method("ieg", steps=64)
+    scores = method(prob)
     clean = prob.metric(prob.clean_logits, prob.data).mean().item()
     ablated = prob.metric(prob.ablated_logits, prob.data).mean().item()
     assert scores.sum().item() == pytest.approx(clean - ablated, rel=0.02, abs=1e-3)
+    assert method.trace["completeness_gap"] < 0.02
     # one step at alpha = 0.5 is a different estimate from EAP at alpha = 1
-    assert not torch.allclose(get_method("eap-ig", steps=1)(prob), get_method("eap")(prob))
+    assert not torch.allclose(get_method("ieg", steps=1)(prob), get_method("eap")(prob))
 
 
 # ----- activation patching -------------------------------------------------------------------
