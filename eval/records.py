@@ -38,6 +38,7 @@ class Record:
     steps / stopped_early / final_loss: the method's trace summary (optimisation steps, whether
     it stopped on a plateau, final faithfulness loss with the fully ablated model at ~1); empty
     (None / NaN) for a method without them. The whole trace is in ``traces/`` (eval.found).
+    converged: final_loss at most eval.converged.CONVERGED_LOSS (None without a final_loss).
     peak_mb / start_mb: memory peak during the method and memory when it started (eval.cost);
     memory says what they measure (``cuda-allocator``, ``cpu-rss-process``, ``cpu-rss-shared``).
     """
@@ -65,6 +66,7 @@ class Record:
     steps: int | None = None
     stopped_early: bool | None = None
     final_loss: float = NAN
+    converged: bool | None = None
     peak_mb: float = NAN
     start_mb: float = NAN
     memory: str = ""

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from eval.converged import converged
 from eval.cost import MemoryProbe, timed
 from eval.evaluate import Evaluation, evaluate
 from eval.found import trace_dict, trace_summary, write_found
@@ -117,6 +118,7 @@ def _run(job: Job, out: Outcome, isolated: bool) -> None:
     rec.peak_mb = probe.peak()
     out.scores, out.trace = scores, trace_dict(method.trace)
     rec.steps, rec.stopped_early, rec.final_loss = trace_summary(out.trace)
+    rec.converged = converged(rec.final_loss)
 
     truth = graph.edge_mask(task.ground_truth(graph, job.ablation)).bool().numpy()  # evaluator only
     rec.n_true_edges = int(truth.sum())
