@@ -106,18 +106,21 @@ def evaluate(
     signed: bool = False,
     fractions=metrics.FRACTIONS,
     budget_bytes: int | None = None,
+    signed_recovery: bool | None = None,
 ) -> Evaluation:
-    """Edge recovery of ``scores`` against the boolean ground truth ``truth`` and faithfulness."""
+    """Edge recovery of ``scores`` against the boolean ground truth ``truth`` and faithfulness.
+    ``signed_recovery``: rank by the signed scores for recovery (None: as ``signed``)."""
     scores = np.asarray(scores, dtype=np.float64)
-    fpr, tpr = metrics.roc_curve(truth, scores, signed)
+    rec = signed if signed_recovery is None else signed_recovery
+    fpr, tpr = metrics.roc_curve(truth, scores, rec)
     fpr, tpr = metrics.downsample(fpr, tpr, 200)
     kept, values, m_clean, m_ablated = faithfulness_curve(
         problem, scores, signed, fractions, budget_bytes
     )
     return Evaluation(
-        auc=metrics.roc_auc(truth, scores, signed),
-        ap=metrics.average_precision(truth, scores, signed),
-        precision_at_k=metrics.precision_at_k(truth, scores, signed),
+        auc=metrics.roc_auc(truth, scores, rec),
+        ap=metrics.average_precision(truth, scores, rec),
+        precision_at_k=metrics.precision_at_k(truth, scores, rec),
         fpr=fpr,
         tpr=tpr,
         fractions=list(fractions),

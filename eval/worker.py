@@ -123,7 +123,10 @@ def _run(job: Job, out: Outcome, isolated: bool) -> None:
     truth = graph.edge_mask(task.ground_truth(graph, job.ablation)).bool().numpy()  # evaluator only
     rec.n_true_edges = int(truth.sum())
     ev, rec.eval_seconds = timed(
-        lambda: evaluate(problem, scores.numpy(), truth, rec.signed), job.device
+        lambda: evaluate(
+            problem, scores.numpy(), truth, rec.signed, signed_recovery=method.signed_recovery
+        ),
+        job.device,
     )
     score(rec, out.curves, ev)
 

@@ -56,6 +56,9 @@ class Method(ABC):
     key: ClassVar[str]
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     signed: ClassVar[bool] = False  # True when the sign of the scores is meaningful for ranking
+    # edge recovery (AUC, AP, precision@k) by the signed scores; None: as ``signed``. False on a
+    # signed method whose negative scores mark circuit members (ipd-neg): recovery by |score|
+    signed_recovery: ClassVar[bool | None] = None
     description: ClassVar[str] = ""
     needs_signal: ClassVar[bool] = True  # refuse tasks whose metric can't tell clean from ablated
     graph: ClassVar[GraphOptions] = GraphOptions()  # the graph the method works on
