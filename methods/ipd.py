@@ -16,11 +16,17 @@ through the one-pass patched forward, so a step costs about one forward and one 
 - ``lambda`` ramps linearly from 0 over the first ``warmup`` fraction of the steps; Adam; early
   stop when the loss has not improved by ``tol`` (relative) for ``patience`` steps after warm-up.
 
-The loop, the gates and the stop rule are :mod:`methods.descent`'s. Scores are the learned
-coefficients (for ``l0``: each gate's probability of being non-zero). After a run, ``trace``
-holds the standard keys (``steps``, ``stopped_early``, ``final_loss``: the final normalised
-faithfulness loss, ~1 = as far from clean as the fully ablated model) and
-:meth:`DescentTrace.summary`'s others (``final_density``, ``seconds``, ...).
+The loop, the gates and the stop rule are :mod:`methods.descent`'s. The ranking is ``rank``
+(:mod:`methods.ipd_rank`): by default (``pruning``, chosen by measurement in issue 13) the step
+at which each edge leaves the circuit along the descent, ties and the final circuit ordered by
+``|d metric / d m|`` at the learned masks; ``coefficient`` (the learned coefficients; for ``l0``
+each gate's probability of being non-zero) is the old default, kept as ``ipd-classic`` (with
+its ``lam`` 0.05; the default ``lam`` is 0.01, which converges on the saturated tracr-reverse
+model where 0.05 ends at normalised KL 0.79). After a run, ``trace`` holds the standard keys
+(``steps``, ``stopped_early``, ``final_loss``: the final normalised faithfulness loss, ~1 = as
+far from clean as the fully ablated model), :meth:`DescentTrace.summary`'s others
+(``final_density``, ``seconds``, ...), ``rank`` and ``in_circuit`` (coefficients >=
+``threshold`` at the end).
 """
 
 from __future__ import annotations
@@ -83,7 +89,7 @@ PENALTIES = tuple(GATES)
 class IpdConfig(MethodConfig):
     objective: str = "kl"
     penalty: str = "l1"
-    lam: float = 0.05
+    lam: float = 0.01  # 0.05 before issue 13 (ipd-classic): too strong on saturated tracr models
     steps: int = 300
     lr: float = 0.1
     init: float = 3.0  # initial logit: sigmoid(3) = 0.95, near the clean model
@@ -205,10 +211,11 @@ class InterpolatedPatchDescent(Method):
 
 @register_method("ipd-classic")
 class ClassicIpd(InterpolatedPatchDescent):
-    """The default ``ipd`` before issue 13: scores are the learned coefficients."""
+    """The default ``ipd`` before issue 13: ``lam`` 0.05, scores are the learned coefficients."""
 
     @dataclass(frozen=True)
     class Config(IpdConfig):
+        lam: float = 0.05
         rank: str = "coefficient"
 
     description = "interpolated-patch descent ranked by its learned coefficients (old default)"
