@@ -171,6 +171,7 @@ def evaluate(
     fractions=metrics.FRACTIONS,
     budget_bytes: int | None = None,
     threshold_swept: bool = False,
+    signed_recovery: bool | None = None,
 ) -> Evaluation:
     """Edge recovery of ``scores`` against the boolean ground truth ``truth`` and faithfulness
     on ``problem`` (the held-out split in a benchmark run). ``truth`` None (a task without
@@ -180,12 +181,15 @@ def evaluate(
     |score| (MIB's ``print_results.py``); an unsigned method has one ranking for both.
     ``threshold_swept``: the method's distinct scores are threshold runs, so ``auc_pareto`` is
     defined (NaN otherwise: a ranking has no runs to take a Pareto front of).
+    ``signed_recovery``: rank by the signed scores for edge recovery (None: as ``signed``); a
+    signed method whose negative scores mark circuit members (ipd-neg) recovers by |score|.
     """
     scores = np.asarray(scores, dtype=np.float64)
     metrics.ranking_scores(scores)  # checks shape and finiteness before any forward
+    rec = signed if signed_recovery is None else signed_recovery
     recovery = _recovery if truth is not None else _no_recovery
     fpr, tpr = (
-        metrics.downsample(*metrics.roc_curve(truth, scores, signed), 200)
+        metrics.downsample(*metrics.roc_curve(truth, scores, rec), 200)
         if truth is not None
         else ([], [])
     )
@@ -196,13 +200,13 @@ def evaluate(
     main, absolute = curves["cpr"], curves["cmd"]
     values, values_abs = main.faithfulness, absolute.faithfulness
     return Evaluation(
-        auc=recovery(metrics.roc_auc, truth, scores, signed),
+        auc=recovery(metrics.roc_auc, truth, scores, rec),
         auc_pareto=(
-            recovery(metrics.pareto_auc, truth, scores, signed) if threshold_swept else math.nan
+            recovery(metrics.pareto_auc, truth, scores, rec) if threshold_swept else math.nan
         ),
         auroc_mib=metrics.auroc_of_points(main.fpr, main.tpr) if truth is not None else math.nan,
-        ap=recovery(metrics.average_precision, truth, scores, signed),
-        precision_at_k=recovery(metrics.precision_at_k, truth, scores, signed),
+        ap=recovery(metrics.average_precision, truth, scores, rec),
+        precision_at_k=recovery(metrics.precision_at_k, truth, scores, rec),
         fpr=fpr,
         tpr=tpr,
         fractions=list(fractions),

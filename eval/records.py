@@ -42,6 +42,7 @@ class Record:
     (None / NaN) for a method without them. The whole trace is in ``traces/`` (eval.found).
     completeness_gap: an integrated-gradients method's |sum of scores - target| / |target|
     (methods.integrated; NaN for other methods).
+    converged: final_loss at most eval.converged.CONVERGED_LOSS (None without a final_loss).
     peak_mb / start_mb: memory peak during the method and memory when it started (eval.cost);
     memory says what they measure (``cuda-allocator``, ``cpu-rss-process``, ``cpu-rss-shared``).
     note: why a measure is missing though the run is ``ok`` (e.g. a task without ground truth:
@@ -76,6 +77,7 @@ class Record:
     stopped_early: bool | None = None
     final_loss: float = NAN
     completeness_gap: float = NAN
+    converged: bool | None = None
     peak_mb: float = NAN
     start_mb: float = NAN
     memory: str = ""

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from eval.converged import NOTE as CONVERGED_NOTE
+from eval.converged import cell_mark
 from eval.records import Record, atomic_write_text
 
 MEASURES = (
@@ -55,8 +57,9 @@ def table(records: list[Record], attr: str, fmt: str) -> str:
     for m in methods:
         cells = []
         for t in tasks:
-            vals = [getattr(r, attr) for r in records if r.ok and r.method == m and r.task == t]
-            cells.append(mean_std(vals, fmt))
+            cell = [r for r in records if r.ok and r.method == m and r.task == t]
+            mark = cell_mark(r.converged for r in cell)
+            cells.append(mean_std([getattr(r, attr) for r in cell], fmt) + mark)
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -92,6 +95,8 @@ def summary_markdown(records: list[Record], info: dict) -> str:
         "",
         f"{n_ok} of {len(records)} runs ok; seeds {seeds}; cells are mean ± sample std over seeds.",
     ]
+    if any(r.ok and r.converged is False for r in records):
+        parts += ["", CONVERGED_NOTE]
     for title, attr, fmt in MEASURES:
         parts += ["", f"## {title}", "", table(records, attr, fmt)]
     status = status_lines(records)

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from eval.circuits import save_run_circuits
+from eval.converged import converged
 from eval.cost import MemoryProbe, timed
 from eval.evaluate import Evaluation, evaluate
 from eval.found import trace_dict, trace_summary, write_found
@@ -135,6 +136,7 @@ def _run(job: Job, out: Outcome, isolated: bool) -> None:
     out.model = problem.model
     rec.steps, rec.stopped_early, rec.final_loss = trace_summary(out.trace)
     rec.completeness_gap = float(out.trace.get("completeness_gap", math.nan))
+    rec.converged = converged(rec.final_loss)
 
     truth = None  # a task without ground truth is faithfulness-only; the note says why
     if task.has_ground_truth:
@@ -147,7 +149,14 @@ def _run(job: Job, out: Outcome, isolated: bool) -> None:
     rec.n_heldout = heldout.data.n
     swept = bool(getattr(type(method), "threshold_swept", False))
     ev, rec.eval_seconds = timed(
-        lambda: evaluate(heldout, scores.numpy(), truth, rec.signed, threshold_swept=swept),
+        lambda: evaluate(
+            heldout,
+            scores.numpy(),
+            truth,
+            rec.signed,
+            threshold_swept=swept,
+            signed_recovery=method.signed_recovery,
+        ),
         job.device,
     )
     score(rec, out.curves, ev)

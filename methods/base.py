@@ -58,6 +58,9 @@ class Method(ABC):
     signed: ClassVar[bool] = False  # True when the sign of the scores is meaningful for ranking
     # True when each distinct score is one threshold run's circuit (ACDC): eval's auc_pareto
     threshold_swept: ClassVar[bool] = False
+    # edge recovery (AUC, AP, precision@k) by the signed scores; None: as ``signed``. False on a
+    # signed method whose negative scores mark circuit members (ipd-neg): recovery by |score|
+    signed_recovery: ClassVar[bool | None] = None
     description: ClassVar[str] = ""
     needs_signal: ClassVar[bool] = True  # refuse tasks whose metric can't tell clean from ablated
     graph: ClassVar[GraphOptions] = GraphOptions()  # the graph the method works on

@@ -7,7 +7,8 @@
   deterministic score per gate).
 - A **schedule** is the loss term that pushes towards sparsity: ``schedule(step, gates)``.
   It sees the gates, so it can read the current density and add any term (a linear warm-up of
-  ``lambda`` today: :class:`LinearWarmup`; a sparsity target with Lagrange multipliers, or an
+  ``lambda``: :class:`LinearWarmup`; a target density held by learned Lagrange multipliers:
+  :class:`LagrangianTarget` (edge-pruning); an
   annealed ``lambda`` path, fit the same protocol). Its ``warmup_steps`` keep the early stop
   off while the term is still growing.
 - :class:`PlateauStop`: stop when the loss has stopped improving.
@@ -149,6 +150,47 @@ class LinearWarmup:
     def __call__(self, step: int, gates: Gates) -> Tensor:
         penalty = gates.penalty() if self.penalty is None else self.penalty(gates)
         return self.lam_at(step) * penalty
+
+
+class LagrangianTarget:
+    """A target density held by a Lagrangian (Edge Pruning, Bhaskar et al. 2024, after CoFi,
+    Xia et al. 2022): the term ``l1 * (d - t) + l2 * (d - t)^2``, where ``d`` is the gates'
+    expected density (``gates.penalty()``) and the multipliers ``l1, l2`` are learned by
+    *maximising* the loss (gradient ascent, Adam with ``lr``), so any gap between ``d`` and the
+    target is priced up until the descent closes it.
+
+    The target ``t`` ramps linearly from ``start`` (1: every edge kept) to ``target`` over the
+    first ``warmup_steps`` steps; the plateau stop waits for the ramp. Each call first takes the
+    ascent step on the multipliers from the gradient the previous step's term left on them
+    (``descend`` backpropagates the whole loss, so the multipliers receive theirs too), then
+    builds this step's term.
+    """
+
+    def __init__(
+        self, target: float, warmup_steps: int = 1, lr: float = 0.01, start: float = 1.0
+    ) -> None:
+        if not 0 <= target <= 1:
+            raise ValueError(f"target density must be in [0, 1], got {target}")
+        if warmup_steps < 1:
+            raise ValueError(f"warmup_steps must be >= 1, got {warmup_steps}")
+        if not lr > 0:
+            raise ValueError(f"lr (of the multipliers) must be > 0, got {lr}")
+        self.target, self.warmup_steps, self.start = float(target), int(warmup_steps), start
+        self.multipliers = torch.zeros(2, requires_grad=True)
+        self._opt = torch.optim.Adam([self.multipliers], lr=lr, maximize=True)
+
+    def target_at(self, step: int) -> float:
+        """The density target at 0-based ``step``: the linear ramp, then ``target``."""
+        frac = min(1.0, (step + 1) / self.warmup_steps)
+        return self.start + frac * (self.target - self.start)
+
+    def __call__(self, step: int, gates: Gates) -> Tensor:
+        if self.multipliers.grad is not None:
+            self._opt.step()
+            self._opt.zero_grad(set_to_none=True)
+        gap = gates.penalty() - self.target_at(step)
+        lam = self.multipliers.to(gap.device)
+        return lam[0] * gap + lam[1] * gap**2
 
 
 class PlateauStop:

@@ -82,7 +82,7 @@ def runs():
         exact=get_method("activation-patching")(prob),  # clean - metric(without e)
         neg=neg,
         neg_scores=neg(prob),
-        ipd_scores=get_method("ipd", steps=FAST.steps)(prob),
+        ipd_scores=get_method("ipd-classic", steps=FAST.steps)(prob),
     )
 
 
@@ -113,35 +113,37 @@ def test_ipd_neg_puts_the_opposing_head_first(runs):
 
 
 def test_plain_ipd_keeps_the_opposing_edge_like_a_needed_one(runs):
-    """Plain ipd gives the opposing edge a high, positive coefficient, mid-pack among the kept
+    """Plain ipd (``ipd-classic``: scores are the coefficients) gives the opposing edge a
+    high, positive coefficient, mid-pack among the kept
     edges (measured: 0.93, rank 44 of 262 by |score|): nothing marks it as negative."""
     names, ipd, signed = runs["names"], runs["ipd_scores"], runs["neg_scores"]
     i = names.index(NEG_EDGE)
     assert ipd[i] > 0.5 and ipd[names.index(POS_EDGE)] > 0.5  # same sign as the supporting edge
     assert _rank(ipd.abs(), i) >= 10
     assert _rank(-ipd, i) >= len(names) // 2  # far from the bottom of ipd's signed ranking
-    kept = signed >= 0  # off the negative list, ipd-neg's score is plain ipd's coefficient
-    torch.testing.assert_close(signed[kept], ipd[kept])
+    assert signed[i] < 0  # where ipd-neg marks it negative
 
 
 def test_credit_adds_up_to_the_adversary_gain(runs):
     neg, names = runs["neg"], runs["names"]
-    trace = neg.trace["adversary"]
+    trace = neg.trace
     assert trace["gain"] > 1  # the adversary raised the metric by more than the clean-ablated gap
     gained = trace["gain"] - trace["start_gain"]
-    assert neg.credit.sum().item() == pytest.approx(gained, rel=0.03)
+    # first order per step, and the circuit's m moves too (the adversary acts on m * a):
+    # measured credit 2.29 against a gain of 2.14
+    assert neg.credit.sum().item() == pytest.approx(gained, rel=0.15)
     listed = {names.index(name): credit for name, credit in neg.negative_edges}
     assert all(neg.strength[i] > neg.config.threshold and c > 0 for i, c in listed.items())
     for i, c in listed.items():
         assert runs["neg_scores"][i].item() == pytest.approx(-c)
 
 
-def test_the_trace_lists_the_negative_edges_and_both_runs(runs):
+def test_the_trace_lists_the_negative_edges_of_one_joint_run(runs):
     neg = runs["neg"]
     trace = neg.trace
     assert trace["negative_edges"] == [[name, c] for name, c in neg.negative_edges]
-    assert trace["steps"] == trace["positive"]["steps"] + trace["adversary"]["steps"]
-    assert trace["final_loss"] == trace["positive"]["final_loss"] < 0.5
+    assert 0 < trace["steps"] <= FAST.steps  # one descent trains circuit and adversary together
+    assert trace["final_loss"] < 0.5 and trace["ablated"] > 1
 
 
 def test_deterministic_signed_and_one_score_per_edge(problem):
