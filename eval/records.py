@@ -23,6 +23,7 @@ RUN_INFO = "run.json"
 NAN = math.nan
 
 STATUS_OK = "ok"
+STATUS_TIMEOUT = "timeout"  # a job stopped by --timeout: "timeout: <detail>"
 RENAMED = {"base_mb": "start_mb"}  # old column name -> new, for files of older runs
 
 
@@ -30,7 +31,8 @@ RENAMED = {"base_mb": "start_mb"}  # old column name -> new, for files of older 
 class Record:
     """The outcome of one method on one task with one seed.
 
-    status: ``ok``, ``skipped: <reason>`` (the task can't run here) or ``error: <message>``.
+    status: ``ok``, ``skipped: <reason>`` (the task can't run here), ``error: <message>`` or
+    ``timeout: <detail>`` (stopped by ``--timeout``).
     auc / ap / precision_at_k: edge recovery against the ground truth (eval.metrics).
     cpr / cmd: areas of the faithfulness curve over the circuit fraction, as MIB computes them;
     cpr_log / cmd_log: the same over log10(fraction), normalised (eval.metrics.curve_area).

@@ -94,8 +94,8 @@ def run_job(job: Job, isolated: bool = True) -> Outcome:
         _run(job, outcome, isolated)
     except UnsupportedGraphError as exc:  # e.g. no per-position ground truth for this task
         record.status = f"skipped: {one_line(exc.__cause__ or exc)}"  # the task's own words
-    except Exception as exc:  # a failing method is a result, not a crash of the run
-        traceback.print_exc()
+    except (Exception, SystemExit) as exc:  # a failing method is a result, not a crash of
+        traceback.print_exc()  # the run (SystemExit too: sys.exit in a method, D11)
         record.status = f"error: {one_line(exc)}"
     return outcome
 
@@ -120,6 +120,8 @@ def _run(job: Job, out: Outcome, isolated: bool) -> None:
 
     truth = graph.edge_mask(task.ground_truth(graph, job.ablation)).bool().numpy()  # evaluator only
     rec.n_true_edges = int(truth.sum())
+    if rec.n_true_edges == 0:  # every score would be "right": AUC undefined, not a result (D10)
+        raise ValueError(f"task {job.task!r} has an empty ground truth under {job.ablation!r}")
     ev, rec.eval_seconds = timed(
         lambda: evaluate(problem, scores.numpy(), truth, rec.signed), job.device
     )
@@ -129,6 +131,12 @@ def _run(job: Job, out: Outcome, isolated: bool) -> None:
 def run_and_save(job: Job, out: str | Path, isolated: bool) -> tuple[Record, Curves]:
     """Run ``job`` and write its scores and trace into the run folder ``out`` (eval.found)."""
     outcome = run_job(job, isolated)
+    save_found(job, out, outcome)
+    return outcome.record, outcome.curves
+
+
+def save_found(job: Job, out: str | Path, outcome: Outcome) -> None:
+    """Write what ``outcome``'s method found into the run folder ``out`` (eval.found)."""
     if outcome.scores is not None:
         try:
             write_found(
@@ -137,7 +145,6 @@ def run_and_save(job: Job, out: str | Path, isolated: bool) -> tuple[Record, Cur
         except Exception as exc:  # the measures stand; the record says what was not kept
             traceback.print_exc()
             outcome.record.status = f"error: scores or trace not saved: {one_line(exc)}"
-    return outcome.record, outcome.curves
 
 
 def job_result(job_json: str, out: str) -> dict:
