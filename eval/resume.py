@@ -71,7 +71,9 @@ def load(folder: Path, config: dict) -> Resumed:
         )
     kept = [r for r in records if finished(r)]
     keys = {r.key for r in kept if r.ok}
-    return Resumed(info, kept, [c for c in curves if (c.method, c.task, c.ablation, c.seed) in keys])
+    return Resumed(
+        info, kept, [c for c in curves if (c.method, c.task, c.ablation, c.seed) in keys]
+    )
 
 
 def pending(jobs, kept: list[Record]):
