@@ -148,8 +148,14 @@ def records_from_csv(text: str) -> list[Record]:
         raise ValueError(f"records file lacks columns {sorted(missing)}")
     out = []
     for row in reader:
+        if None in row or None in row.values():  # a row cut short or with extra cells
+            n = len([v for k, v in row.items() if k is not None and v is not None])
+            raise ValueError(f"line {reader.line_num}: {n} cells, the header has {len(columns)}")
         row = {RENAMED.get(k, k): v for k, v in row.items()}
-        out.append(Record(**{k: _PARSERS[k](row[k]) for k in FIELDS if k in row}))
+        try:
+            out.append(Record(**{k: _PARSERS[k](row[k]) for k in FIELDS if k in row}))
+        except ValueError as exc:
+            raise ValueError(f"line {reader.line_num}: {exc}") from None
     return out
 
 
@@ -198,7 +204,10 @@ def read_records(folder: str | Path) -> list[Record]:
     path = Path(folder) / RECORDS
     if not path.is_file():
         raise FileNotFoundError(f"no {RECORDS} in {folder}; is it a run folder of eval.run?")
-    return records_from_csv(path.read_text())
+    try:
+        return records_from_csv(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}, {exc} (damaged? rerun or --resume the run)") from None
 
 
 def read_curves(folder: str | Path) -> list[Curves]:

@@ -338,7 +338,7 @@ def execute(plan: Plan) -> int:
                         f"{job.method} on {job.task} seed {job.seed}: {rec.status}",
                         file=sys.stderr,
                     )
-                write_run(plan.out, records, curves)
+                write_run(plan.out, _in_plan_order(plan, records), _in_plan_order(plan, curves))
     except Interrupted as sig:
         plan.executor.stop()
         return interrupted(plan, records, info, sig)
@@ -346,6 +346,15 @@ def execute(plan: Plan) -> int:
         plan.executor.stop()
     info["status"] = "finished"
     return finish(plan, records, info)
+
+
+def _in_plan_order(plan: Plan, records: list) -> list:
+    """Records (or curves) in the plan's order (task, method, seed), whatever order they
+    finished in, so that every executor writes the same files."""
+    rank = {t: i for i, t in enumerate(plan.tasks)}, {m: i for i, m in enumerate(plan.methods)}
+    return sorted(
+        records, key=lambda r: (rank[0].get(r.task, -1), rank[1].get(r.method, -1), r.seed)
+    )
 
 
 def _start_records(plan: Plan) -> tuple[list[Record], list[Curves]]:
