@@ -84,6 +84,12 @@ def summary_markdown(records: list[Record], info: dict) -> str:
         "",
         f"{n_ok} of {len(records)} runs ok; seeds {seeds}; cells are mean ± sample std over seeds.",
     ]
+    if info.get("status") == "interrupted":  # eval.run on SIGINT/SIGTERM (eval.interrupt)
+        parts += [
+            "",
+            f"**Interrupted** by {info.get('signal')}: {info.get('finished_jobs')} "
+            f"jobs finished, {info.get('pending_jobs')} pending; finish with `--resume`.",
+        ]
     for title, attr, fmt in MEASURES:
         parts += ["", f"## {title}", "", table(records, attr, fmt)]
     status = status_lines(records)
