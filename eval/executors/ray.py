@@ -33,7 +33,7 @@ from eval.isolate import LOGS
 from eval.records import STATUS_TIMEOUT, curves_from_dict, record_from_dict, run_name
 from eval.worker import Job, Outcome, one_line, run_job, save_found
 
-INSTALL = 'pip install -e ".[ray]"  (or: pip install "ray[default]==2.60.*")'
+INSTALL = 'pip install -e ".[ray]"  (or: pip install "ray==2.60.*")'
 
 
 def _ray():
