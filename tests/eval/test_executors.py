@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -141,8 +142,15 @@ def test_ray_start_head_and_worker_via_address(faulty, tmp_path):
     pytest.importorskip("ray")
     ray_bin = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
     port = _free_port()
-    env = {**os.environ, "RAY_TMPDIR": str(tmp_path / "raytmp")}
-    common = ["--block", "--disable-usage-stats", "--num-cpus", "1"]
+    # Ray 2.60 authenticates nodes and drivers of a `ray start` cluster with a shared token
+    token = secrets.token_hex(32)
+    env = {
+        **os.environ,
+        "RAY_TMPDIR": str(tmp_path / "raytmp"),
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": token,
+    }
+    common = ["--block", "--disable-usage-stats", "--num-cpus", "1", "--node-ip-address=127.0.0.1"]
     head = subprocess.Popen(
         [ray_bin, "start", "--head", f"--port={port}", "--include-dashboard=false", *common],
         env=env,
