@@ -324,3 +324,16 @@ def test_timeout_needs_a_process(faulty, tmp_path, capsys):
 def test_unknown_executor_suggests(faulty, tmp_path, capsys):
     code, _, err = _main(capsys, *_grad_run(tmp_path / "o", "--executor", "rya"))
     assert code == 2 and "unknown executor 'rya'. Did you mean: ray" in err
+
+
+def test_speed_unwritable_out_exits_2_before_measuring(tmp_path, capsys, monkeypatch):
+    from eval import speed
+
+    def measured(*args, **kwargs):
+        raise AssertionError("measured before checking --out")
+
+    monkeypatch.setattr(speed, "run", measured)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert speed.main(["--out", str(blocker / "speed.json")]) == 2
+    assert "--out" in capsys.readouterr().err
