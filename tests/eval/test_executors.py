@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -144,9 +145,12 @@ def test_ray_start_head_and_worker_via_address(faulty, tmp_path):
     port = _free_port()
     # Ray 2.60 authenticates nodes and drivers of a `ray start` cluster with a shared token
     token = secrets.token_hex(32)
+    # a short RAY_TMPDIR: Ray's unix sockets live under it (paths over 107 bytes fail, and with
+    # a pytest tmp_path the nodes hang)
+    raytmp = tempfile.mkdtemp(prefix="cbray")
     env = {
         **os.environ,
-        "RAY_TMPDIR": str(tmp_path / "raytmp"),
+        "RAY_TMPDIR": raytmp,
         "RAY_AUTH_MODE": "token",
         "RAY_AUTH_TOKEN": token,
     }
@@ -199,3 +203,4 @@ def test_ray_start_head_and_worker_via_address(faulty, tmp_path):
                 p.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 p.kill()
+        shutil.rmtree(raytmp, ignore_errors=True)
