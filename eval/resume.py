@@ -9,6 +9,7 @@ without a record (pending when the run was interrupted) and those that failed or
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,3 +81,18 @@ def pending(jobs, kept: list[Record]):
     """The jobs of ``jobs`` without a finished record in ``kept``."""
     done = {r.key for r in kept}
     return [j for j in jobs if (j.method, j.task, j.ablation, j.seed) not in done]
+
+
+def resume_command(command: str, out: Path) -> str:
+    """The command that resumes a run of ``command`` (``python -m eval.run ...``) in ``out``:
+    the same arguments without ``--out``/``--overwrite``/``--resume``, plus ``--resume out``."""
+    argv = shlex.split(command)[3:]
+    keep, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in ("--out", "--resume"):
+            skip = True
+        elif a != "--overwrite" and not a.startswith(("--out=", "--resume=")):
+            keep.append(a)
+    return "python -m eval.run " + shlex.join([*keep, "--resume", str(out)])

@@ -283,27 +283,15 @@ def claim_out(plan: Plan, out_arg: str | None, args: argparse.Namespace) -> None
     finished (--resume); the last step of planning, so bad input never touches a folder."""
     plan.out = prepare_out(out_arg, args.overwrite, resuming=args.resume is not None)
     plan.lock = FolderLock(plan.out)
-    if args.resume is not None:
-        plan.kept = resume.load(plan.out, resume.config_of(plan))
-        plan.jobs = resume.pending(plan.jobs, plan.kept.records)
-    elif args.overwrite:
-        empty_run_folder(plan.out)
-
-
-def resume_command(plan: Plan) -> str:
-    """The command that resumes this run: the original one, writing into the same folder."""
-    argv = shlex.split(plan.command)[3:]
-    keep, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-        elif a in ("--out", "--resume"):
-            skip = True
-        elif a == "--overwrite" or a.startswith(("--out=", "--resume=")):
-            pass
-        else:
-            keep.append(a)
-    return "python -m eval.run " + shlex.join([*keep, "--resume", str(plan.out)])
+    try:
+        if args.resume is not None:
+            plan.kept = resume.load(plan.out, resume.config_of(plan))
+            plan.jobs = resume.pending(plan.jobs, plan.kept.records)
+        elif args.overwrite:
+            empty_run_folder(plan.out)
+    except BaseException:
+        plan.lock.release()
+        raise
 
 
 def execute(plan: Plan) -> int:
@@ -390,7 +378,7 @@ def interrupted(plan: Plan, records: list[Record], info: dict, sig: Interrupted)
     write_summary(plan.out, records, info)
     print(
         f"interrupted by {sig.name}: {done} of {n_total} jobs have records; resume with: "
-        f"{resume_command(plan)}",
+        f"{resume.resume_command(plan.command, plan.out)}",
         file=sys.stderr,
     )
     return sig.exit_code
@@ -465,6 +453,9 @@ def main(argv: list[str] | None = None) -> int:
             return sig.exit_code
         try:
             return execute(plan)
+        except Interrupted as sig:  # while finishing (summary, plots): the records are complete
+            print(f"interrupted by {sig.name} while finishing; see {plan.out}", file=sys.stderr)
+            return sig.exit_code
         finally:
             plan.lock.release()
 

@@ -114,10 +114,10 @@ class RayExecutor(Executor):
                 job = pending.pop()
                 ref = self._remote(ray, job).remote(job.to_json())
                 self._running[ref] = (job, time.monotonic())
-            wait_s = None
+            wait_s = 1.0  # short waits: SIGINT/SIGTERM are handled between them
             if timeout is not None:
                 first = min(t for _, t in self._running.values())
-                wait_s = max(0.0, first + timeout - time.monotonic())
+                wait_s = min(wait_s, max(0.0, first + timeout - time.monotonic()))
             ready, _ = ray.wait(list(self._running), num_returns=1, timeout=wait_s)
             for ref in ready:
                 job, _ = self._running.pop(ref)

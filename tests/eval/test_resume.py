@@ -83,3 +83,14 @@ def test_resume_needs_a_run(faulty, tmp_path, capsys):
 def test_resume_and_overwrite_contradict(faulty, tmp_path, capsys):
     code, err = _run(capsys, "--methods", "_test-grad", "--resume", str(tmp_path), "--overwrite")
     assert code == 2 and "--overwrite discards them" in err
+
+
+def test_resume_command_keeps_the_arguments_and_drops_out_and_overwrite():
+    from pathlib import Path
+
+    from eval.resume import resume_command
+
+    cmd = "python -m eval.run --methods eap --out 'my run' --overwrite --seeds 2 --out=x"
+    assert resume_command(cmd, Path("my run")) == (
+        "python -m eval.run --methods eap --seeds 2 --resume 'my run'"
+    )
