@@ -118,6 +118,10 @@ def test_ray_retries_a_killed_worker(ray_cluster, tmp_path, flaky_marker):
     assert flaky_marker.exists()  # the first attempt ran and was killed
     (rec,) = read_records(tmp_path / "a")
     assert rec.ok
+    flaky_marker.unlink()
+    assert run.main([*argv, "--out", str(tmp_path / "b"), "--retries", "0"]) == 1
+    (rec,) = read_records(tmp_path / "b")  # recorded as failed, never lost
+    assert rec.status.startswith("error: Ray worker lost") and "after 1 attempt(s)" in rec.status
 
 
 def test_ray_timeout(ray_cluster, tmp_path):
