@@ -29,6 +29,7 @@ from pathlib import Path
 
 from eval.executors.base import Executor, Result, failed
 from eval.executors.registry import register_executor
+from eval.interrupt import Interrupted
 from eval.isolate import LOGS
 from eval.records import STATUS_TIMEOUT, curves_from_dict, record_from_dict, run_name
 from eval.worker import Job, Outcome, one_line, run_job, save_found
@@ -57,6 +58,18 @@ def ray_job(job_json: str) -> dict:
         "trace": outcome.trace,
         "log": buf.getvalue(),
     }
+
+
+def _wait(ray, refs: list, timeout: float) -> list:
+    """``ray.wait`` for one ready result; a signal handled inside Ray's Cython wait surfaces as a
+    SystemError whose context is our Interrupted: re-raise that."""
+    try:
+        return ray.wait(refs, num_returns=1, timeout=timeout)[0]
+    except SystemError as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, Interrupted):
+            raise cause from None
+        raise
 
 
 @register_executor("ray")
@@ -118,7 +131,7 @@ class RayExecutor(Executor):
             if timeout is not None:
                 first = min(t for _, t in self._running.values())
                 wait_s = min(wait_s, max(0.0, first + timeout - time.monotonic()))
-            ready, _ = ray.wait(list(self._running), num_returns=1, timeout=wait_s)
+            ready = _wait(ray, list(self._running), wait_s)
             for ref in ready:
                 job, _ = self._running.pop(ref)
                 yield self._result(ray, ref, job, out)

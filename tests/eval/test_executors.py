@@ -208,3 +208,35 @@ def test_ray_start_head_and_worker_via_address(faulty, tmp_path):
             except subprocess.TimeoutExpired:
                 p.kill()
         shutil.rmtree(raytmp, ignore_errors=True)
+
+
+def test_ray_interrupt_cancels_and_marks_the_run(ray_cluster, tmp_path):
+    """SIGINT during a Ray run: the hung task is cancelled (the run returns at once, not when
+    the job would end), run.json is marked interrupted, exit 130."""
+    import json
+    import signal
+    import threading
+
+    out = tmp_path / "a"
+    argv = [*BASE, "--methods", "_test-grad,_test-hang", "--seeds", "1", "--executor", "ray"]
+
+    def send():
+        t0 = time.monotonic()
+        while (
+            not (out / "records.csv").is_file()
+            or len((out / "records.csv").read_text().splitlines()) < 2
+        ):
+            assert time.monotonic() - t0 < 120
+            time.sleep(0.05)
+        time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    t0 = time.monotonic()
+    assert run.main([*argv, "--out", str(out)]) == 130
+    assert time.monotonic() - t0 < 120  # _test-hang sleeps an hour
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "interrupted"
+    assert (info["finished_jobs"], info["pending_jobs"]) == (1, 1)
+    assert [r.method for r in read_records(out)] == ["_test-grad"]
