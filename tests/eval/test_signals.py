@@ -130,5 +130,6 @@ def test_sigterm_to_the_runner_alone_stops_its_worker(tmp_path):
     time.sleep(0.5)
     alive = [p.pid for p in workers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, f"workers still running: {alive}"
-    assert list(tmp.iterdir()) == []
+    # torch's own caches (torchinductor_<user>) are meant to persist; ours must not
+    assert [p.name for p in tmp.iterdir() if p.name.startswith(("tmp", "pymp-"))] == []
     assert json.loads((out / RUN_INFO).read_text())["status"] == "interrupted"
