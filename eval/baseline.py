@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from eval.records import Record, atomic_write_text, read_records, to_json
+from eval.records import RUN_INFO, Record, atomic_write_text, read_records, to_json
 
 SCHEMA = "circuitbench-baseline/1"
 DEFAULT_PATH = Path("results/baseline.json")
@@ -109,13 +109,21 @@ ENTRY_KEYS = {
 }
 
 
+STR_KEYS = ("method", "task", "ablation", "device")
+NULLABLE_NUMBERS = ("auc", "cpr", "seconds")  # NaN is written as null
+NUMBERS = ("auc_tol", "cpr_tol", "time_factor", "time_floor_s")
+
+
 def load_baseline(path: str | Path) -> dict:
-    """Read and validate a baseline file; :class:`BaselineError` says what is wrong."""
+    """Read and validate a baseline file; :class:`BaselineError` says what is wrong (D3: every
+    entry checked here, before a run starts, not when the check meets it)."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_bytes().decode("utf-8"))
     except OSError as exc:
         raise BaselineError(f"can't read baseline {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise BaselineError(f"baseline {path} is not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise BaselineError(f"baseline {path} is not valid JSON: {exc}") from None
     schema = data.get("schema") if isinstance(data, dict) else None
@@ -124,11 +132,38 @@ def load_baseline(path: str | Path) -> dict:
             f"baseline {path} has schema {schema!r}, but this version reads {SCHEMA!r}; "
             f"rebuild it with: python -m eval.baseline RUN_DIR --out {path}"
         )
-    for i, e in enumerate(data.get("entries", [])):
-        missing = ENTRY_KEYS - set(e)
-        if missing:
-            raise BaselineError(f"baseline {path} entry {i} lacks {sorted(missing)}")
+    if not isinstance(data.get("entries"), list):
+        raise BaselineError(f"baseline {path} has no 'entries' list")
+    for i, e in enumerate(data["entries"]):
+        problem = entry_problem(e)
+        if problem:
+            raise BaselineError(f"baseline {path} entry {i}{problem}")
     return data
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def entry_problem(e) -> str | None:
+    """What is wrong with one baseline entry (a phrase to follow "entry i"), or None."""
+    if not isinstance(e, dict):
+        return " is not an object"
+    missing = ENTRY_KEYS - set(e)
+    if missing:
+        return f" lacks {sorted(missing)}"
+    for k in STR_KEYS:
+        if not isinstance(e[k], str):
+            return f": {k} must be a string, got {e[k]!r}"
+    if not (isinstance(e["n"], int) and not isinstance(e["n"], bool) and e["n"] >= 1):
+        return f": n must be a positive integer, got {e['n']!r}"
+    for k in NULLABLE_NUMBERS:
+        if e[k] is not None and not _is_number(e[k]):
+            return f": {k} must be a number (or null), got {e[k]!r}"
+    for k in NUMBERS:
+        if not (_is_number(e[k]) and e[k] >= 0):
+            return f": {k} must be a number >= 0, got {e[k]!r}"
+    return None
 
 
 def _value(x) -> float:
@@ -181,6 +216,23 @@ def check(records: list[Record], baseline: dict) -> tuple[list[str], list[str]]:
     return fails, notes
 
 
+def check_finished(run_dir: str | Path) -> None:
+    """ValueError when ``run.json`` says the run is interrupted or still running (D4): its
+    records are a part of the run. Runs of older versions, without a status, pass."""
+    info_path = Path(run_dir) / RUN_INFO
+    if not info_path.is_file():
+        return
+    try:
+        status = json.loads(info_path.read_text()).get("status", "finished")
+    except (json.JSONDecodeError, AttributeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{info_path} is damaged: {exc}") from None
+    if status != "finished":
+        raise ValueError(
+            f"{run_dir} is {status}, not finished: its records are a part of the run; "
+            f"finish it with python -m eval.run ... --resume {run_dir}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m eval.baseline", description="Write a baseline JSON from a run's records."
@@ -192,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-factor", type=float, default=Tolerances.time_factor)
     args = parser.parse_args(argv)
     try:
+        check_finished(args.run_dir)
         records = read_records(args.run_dir)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.records import (
+    STATUS_TIMEOUT,
     Curves,
     Record,
     atomic_write_text,
@@ -39,9 +40,29 @@ LOGS = "logs"
 class ChildFailed(RuntimeError):
     """The child process ended without writing a result."""
 
+    def __init__(self, message: str, died: bool = False) -> None:
+        super().__init__(message)
+        self.died = died  # killed by a signal: worth a retry (OOM killer, a lost machine)
+
+
+class ChildTimeout(RuntimeError):
+    """The child ran past its timeout and was killed."""
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel sends SIGKILL to this child when its parent dies, so a runner killed
+    hard (SIGKILL) leaves no worker writing into its folder."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the runner's signal handler still stops us
+        pass
+
 
 def _child(fn: Callable[..., Any], args: tuple, result: str, log: str | None) -> None:
     """The child's entry: output to ``log``, ``fn(*args)``, its JSON to ``result``."""
+    _die_with_parent()
     if log is not None:
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         sys.stdout.flush()
@@ -61,6 +82,13 @@ def context(device: str, preload: Sequence[str] = PRELOAD):
     return ctx
 
 
+def _end(proc) -> None:
+    """Kill ``proc`` if it still runs, and reap it."""
+    if proc.is_alive():
+        proc.kill()
+    proc.join()
+
+
 def _exit_reason(code: int | None) -> str:
     if code is not None and code < 0:
         name = signal.Signals(-code).name
@@ -75,10 +103,13 @@ def call_in_child(
     device: str,
     preload: Sequence[str] = PRELOAD,
     log: str | Path | None = None,
+    timeout: float | None = None,
 ) -> Any:
     """``fn(*args)`` (a module-level function returning JSON-able data) in a process of its own;
     its return value read back from JSON. Raises :class:`ChildFailed` naming the exit reason and
-    the last line of ``log`` when the child wrote no result."""
+    the last line of ``log`` when the child wrote no result, :class:`ChildTimeout` when it ran
+    longer than ``timeout`` seconds. Whatever ends the wait (a timeout, a signal raised in this
+    process), the child is killed and its temporary folder removed before this returns."""
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result.json"
         log_arg = None if log is None else str(log)
@@ -86,27 +117,49 @@ def call_in_child(
             target=_child, args=(fn, args, str(result), log_arg)
         )
         proc.start()
-        proc.join()
+        try:
+            proc.join(timeout)
+            if proc.is_alive() and not result.is_file():
+                raise ChildTimeout(f"no result within {timeout:g} s")
+        finally:
+            _end(proc)
         if result.is_file():
             return json.loads(result.read_text())
+    died = proc.exitcode is not None and proc.exitcode < 0
     if log is None:
-        raise ChildFailed(f"{_exit_reason(proc.exitcode)} without a result")
+        raise ChildFailed(f"{_exit_reason(proc.exitcode)} without a result", died)
     text = Path(log).read_text(errors="replace") if Path(log).is_file() else ""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     last = f"; last output: {lines[-1]}" if lines else ""
-    raise ChildFailed(f"{_exit_reason(proc.exitcode)} without a result{last} (log: {log})")
+    raise ChildFailed(f"{_exit_reason(proc.exitcode)} without a result{last} (log: {log})", died)
 
 
-def run_isolated(job: Job, out: Path) -> tuple[Record, Curves]:
+def run_isolated(
+    job: Job, out: Path, timeout: float | None = None, retries: int = 0
+) -> tuple[Record, Curves]:
     """Run ``job`` in its own process, its output in ``out/logs/``, its scores and trace in
-    ``out`` (eval.found); a crash becomes an ``error`` record naming the log."""
+    ``out`` (eval.found). A crash becomes an ``error`` record naming the log, a worker killed by
+    a signal (e.g. the OOM killer) is run again up to ``retries`` times, and one running past
+    ``timeout`` seconds is killed and recorded with status ``timeout: ...``."""
     (out / LOGS).mkdir(parents=True, exist_ok=True)
     log = out / LOGS / f"{run_name(job.method, job.task, job.seed)}.log"
     preload = PRELOAD + list(job.plugins)
-    try:
-        data = call_in_child(job_result, (job.to_json(), str(out)), job.device, preload, log)
-    except ChildFailed as exc:
-        status = f"error: {exc}"
-        record = Record(job.method, job.task, job.ablation, job.seed, status, device=job.device)
-        return record, Curves(job.method, job.task, job.ablation, job.seed)
-    return record_from_dict(data["record"]), curves_from_dict(data["curves"])
+    for attempt in range(1, retries + 2):
+        try:
+            data = call_in_child(
+                job_result, (job.to_json(), str(out)), job.device, preload, log, timeout
+            )
+        except ChildTimeout as exc:
+            return _failed(job, f"{STATUS_TIMEOUT}: {exc} (--timeout)")
+        except ChildFailed as exc:
+            if exc.died and attempt <= retries:
+                continue
+            note = f" (after {attempt} attempts)" if attempt > 1 else ""
+            return _failed(job, f"error: {exc}{note}")
+        return record_from_dict(data["record"]), curves_from_dict(data["curves"])
+    raise AssertionError("unreachable")
+
+
+def _failed(job: Job, status: str) -> tuple[Record, Curves]:
+    record = Record(job.method, job.task, job.ablation, job.seed, status, device=job.device)
+    return record, Curves(job.method, job.task, job.ablation, job.seed)

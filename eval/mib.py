@@ -132,16 +132,19 @@ def write_mib(path, graph: EdgeGraph, d_model: int, scores, in_graph=None) -> Pa
     return path
 
 
-def export_run(folder, method: str, task: str, seed: int, model, scores, trace=None) -> Path | None:
-    """Write one run's scores as ``<folder>/mib/<run>.json`` (``model``: the PatchableModel).
+def export_run(
+    folder, method: str, task: str, seed: int, graph: EdgeGraph, d_model: int, scores, trace=None
+) -> Path | None:
+    """Write one run's scores as ``<folder>/mib/<run>.json`` (``graph``: the run's graph,
+    ``d_model``: its model's width).
     ``in_graph``: the trace's ``circuit`` edge list when the method keeps one, else none.
     None (nothing written) for a graph MIB's format can't describe."""
     circuit = (trace or {}).get("circuit")
     in_graph = set(circuit) if isinstance(circuit, list) else None
     path = Path(folder) / MIB / f"{run_name(method, task, seed)}.json"
-    if not supports_mib(model.graph):
+    if not supports_mib(graph):
         return None
-    return write_mib(path, model.graph, model.cfg.d_model, scores, in_graph)
+    return write_mib(path, graph, d_model, scores, in_graph)
 
 
 def load_mib(path) -> dict:

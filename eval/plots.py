@@ -9,6 +9,7 @@ heatmap (method x task), and runtime and peak memory per method.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from eval.records import Curves, read_curves, read_records  # noqa: E402
+from eval.records import CURVES, Curves, read_curves, read_records  # noqa: E402
 
 FPR_GRID = np.linspace(0, 1, 101)
 
@@ -133,6 +134,30 @@ def plot_memory(ok: pd.DataFrame, out: Path) -> Path:
     return _bars(ok, panels, False, out / "memory.png")
 
 
+def checked_curves(run_dir: Path) -> list[Curves]:
+    """The run's curves; ValueError naming the file (and line or entry) when it is missing or
+    damaged, rather than plots silently left out or an IndexError (D8)."""
+    path = run_dir / CURVES
+    if not path.is_file():
+        raise ValueError(f"no {CURVES} in {run_dir}: the curves can't be drawn (rerun the run)")
+    try:
+        curves = read_curves(run_dir)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    except (TypeError, KeyError, AttributeError) as exc:
+        raise ValueError(f"{path}: an entry is not a curve ({exc})") from None
+    for i, c in enumerate(curves):
+        pairs = (("fpr", "tpr"), ("fractions", "faithfulness"), ("fractions", "n_kept"))
+        for a, b in pairs:
+            la, lb = len(getattr(c, a)), len(getattr(c, b))
+            if la != lb:
+                raise ValueError(
+                    f"{path}: entry {i} ({c.method} on {c.task}, seed {c.seed}): "
+                    f"{a} has {la} values, {b} {lb}"
+                )
+    return curves
+
+
 def make_plots(run_dir: str | Path) -> list[Path]:
     """Every plot of a run folder into ``run_dir/plots``; returns the files written."""
     run_dir = Path(run_dir)
@@ -143,7 +168,9 @@ def make_plots(run_dir: str | Path) -> list[Path]:
     out = run_dir / "plots"
     out.mkdir(exist_ok=True)
     ok_keys = set(zip(ok.method, ok.task, ok.ablation, ok.seed, strict=True))
-    curves = [c for c in read_curves(run_dir) if (c.method, c.task, c.ablation, c.seed) in ok_keys]
+    curves = [
+        c for c in checked_curves(run_dir) if (c.method, c.task, c.ablation, c.seed) in ok_keys
+    ]
     aucs = ok.groupby(["method", "task"]).auc.mean()
     roc, faith = roc_frame(curves), faithfulness_frame(curves)
     files = []

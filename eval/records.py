@@ -23,6 +23,7 @@ RUN_INFO = "run.json"
 NAN = math.nan
 
 STATUS_OK = "ok"
+STATUS_TIMEOUT = "timeout"  # a job stopped by --timeout: "timeout: <detail>"
 RENAMED = {"base_mb": "start_mb"}  # old column name -> new, for files of older runs
 
 
@@ -30,7 +31,8 @@ RENAMED = {"base_mb": "start_mb"}  # old column name -> new, for files of older 
 class Record:
     """The outcome of one method on one task with one seed.
 
-    status: ``ok``, ``skipped: <reason>`` (the task can't run here) or ``error: <message>``.
+    status: ``ok``, ``skipped: <reason>`` (the task can't run here), ``error: <message>`` or
+    ``timeout: <detail>`` (stopped by ``--timeout``).
     auc / ap / precision_at_k: edge recovery against the ground truth (eval.metrics).
     cpr / cmd: areas of the faithfulness curve over the circuit fraction, as MIB computes them;
     cpr_log / cmd_log: the same over log10(fraction), normalised (eval.metrics.curve_area).
@@ -162,8 +164,14 @@ def records_from_csv(text: str) -> list[Record]:
         raise ValueError(f"records file lacks columns {sorted(missing)}")
     out = []
     for row in reader:
+        if None in row or None in row.values():  # a row cut short or with extra cells
+            n = len([v for k, v in row.items() if k is not None and v is not None])
+            raise ValueError(f"line {reader.line_num}: {n} cells, the header has {len(columns)}")
         row = {RENAMED.get(k, k): v for k, v in row.items()}
-        out.append(Record(**{k: _PARSERS[k](row[k]) for k in FIELDS if k in row}))
+        try:
+            out.append(Record(**{k: _PARSERS[k](row[k]) for k in FIELDS if k in row}))
+        except ValueError as exc:
+            raise ValueError(f"line {reader.line_num}: {exc}") from None
     return out
 
 
@@ -212,7 +220,10 @@ def read_records(folder: str | Path) -> list[Record]:
     path = Path(folder) / RECORDS
     if not path.is_file():
         raise FileNotFoundError(f"no {RECORDS} in {folder}; is it a run folder of eval.run?")
-    return records_from_csv(path.read_text())
+    try:
+        return records_from_csv(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}, {exc} (damaged? rerun or --resume the run)") from None
 
 
 def read_curves(folder: str | Path) -> list[Curves]:

@@ -9,9 +9,15 @@ own. Results go to ``DIR`` (default ``results/runs/<timestamp>/``): records.csv,
 curves.json, run.json, summary.md, plots/, logs/ (each worker's output), and scores/ and
 traces/ (what each run found, eval.found); the README's "Output" section lists the columns.
 
-Exit codes: 0 all ran; 1 a method or task failed, a plot failed, or ``--check`` found a
-regression; 2 bad input (unknown name, ``--seeds 0``, unwritable folder, bad baseline), before any
-record is written.
+Jobs are run by an executor (eval.executors: ``--executor local|inline|ray``); ``--resume DIR``
+reruns only the jobs of DIR without a finished record (eval.resume); one writer per folder
+(eval.lock); SIGINT/SIGTERM stop the workers and leave a resumable folder (eval.interrupt).
+
+Exit codes: 0 all ran; 1 a method or task failed or timed out, a plot failed, ``--check`` found a
+regression, or nothing ran (every job skipped); 2 bad input (unknown name, ``--seeds 0``,
+unwritable folder or baseline path, bad baseline, a plugin that fails to import, ``--n`` above a
+task's limit, a folder another run is writing), before any record is written; 130 / 143
+interrupted by SIGINT / SIGTERM (run.json says ``interrupted``; resume with ``--resume DIR``).
 """
 
 from __future__ import annotations
@@ -24,21 +30,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from eval import preflight, resume
 from eval.baseline import BaselineError, build_baseline, check, load_baseline, write_baseline
-from eval.isolate import run_isolated
+from eval.executors import ExecOptions, Executor, make_executor
+from eval.interrupt import Interrupted, handle_signals
+from eval.lock import FolderLock, FolderLocked, empty_run_folder
+from eval.preflight import UsageError
 from eval.records import RECORDS, RUN_INFO, Curves, Record, atomic_write_text, to_json, write_run
 from eval.summary import machine_info, write_summary
-from eval.worker import Job, import_plugins, run_and_save
+from eval.worker import Job
 
 ABLATION_CHOICES = (
     "resample",
     "mean",
     "zero",
 )  # patching.ablation.ABLATION_KINDS (checked in tests)
-
-
-class UsageError(ValueError):
-    """Bad command-line input: reported with exit code 2 before anything runs."""
 
 
 @dataclass
@@ -52,12 +58,16 @@ class Plan:
     device: str
     out: Path
     plugins: tuple[str, ...] = ()
-    inline: bool = False
+    threads: int = 1
+    executor: Executor | None = None
     plots: bool = True
     baseline: dict | None = None
     write_baseline: str | None = None
     command: str = ""
-    jobs: list[Job] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)  # to run now (on --resume: the unfinished)
+    n_jobs: int = 0  # all jobs of the run
+    kept: resume.Resumed | None = None  # --resume: what finished before
+    lock: FolderLock | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,8 +106,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--inline",
         action="store_true",
-        help="run in this process (faster start; CPU peak memory not measured)",
+        help="same as --executor inline",
     )
+    p.add_argument(
+        "--executor",
+        default="local",
+        help="how jobs run: local (a process per job, default), inline (this process), "
+        "ray (a Ray task per job; pip install -e '.[ray]')",
+    )
+    p.add_argument("--address", help="--executor ray: an existing cluster (HOST:PORT or auto)")
+    p.add_argument(
+        "--resume", metavar="DIR", help="rerun only DIR's jobs without a finished record"
+    )
+    p.add_argument("--timeout", type=float, help="seconds one job may run (default: no limit)")
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=1,
+        help="reruns of a job whose worker was killed (default 1)",
+    )
+    p.add_argument("--memory-mb", type=int, help="--executor ray: memory a job declares (MiB)")
     p.add_argument("--no-plots", action="store_true", help="skip eval.plots at the end")
     p.add_argument(
         "--threads",
@@ -148,7 +176,7 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def prepare_out(out: str | None, overwrite: bool) -> Path:
+def prepare_out(out: str | None, overwrite: bool, resuming: bool = False) -> Path:
     """Create the output folder and prove it writable, or raise UsageError."""
     if out is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -164,9 +192,10 @@ def prepare_out(out: str | None, overwrite: bool) -> Path:
             pass
     except OSError as exc:
         raise UsageError(f"can't write to output folder {path}: {exc.strerror or exc}") from None
-    if (path / RECORDS).exists() and not overwrite:
+    if (path / RECORDS).exists() and not overwrite and not resuming:
         raise UsageError(
-            f"{path} already holds a run ({RECORDS}); pass --overwrite or another --out"
+            f"{path} already holds a run ({RECORDS}); pass --resume {path}, --overwrite "
+            "or another --out"
         )
     return path
 
@@ -179,6 +208,10 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
     if args.n is not None and args.n < 1:
         raise UsageError(f"--n must be at least 1, got {args.n}")
+    out_arg = _out_arg(args)
+    executor = _executor(args)
+    if args.write_baseline:
+        preflight.check_writable_file(args.write_baseline, "--write-baseline")
     tasks, methods = registries()
     from tasks.file_task import FileTaskError, expand_task_files
 
@@ -204,16 +237,13 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
         task = tasks.get(key)()
         ablations[key] = args.ablation or task.default_ablation
         ns[key] = args.n or task.n_default()
-        if ns[key] > task.max_train() and task.unavailable_reason() is None:
-            raise UsageError(
-                f"--n {ns[key]}: task {key!r} gives at most {task.max_train()} train examples"
-            )
         reason = task.unavailable_reason()
         if reason is None and ablations[key] not in task.ablations:
             has = ", ".join(task.ablations)
             reason = f"no ground truth under {ablations[key]} ablation (has: {has})"
         if reason:
             skipped[key] = reason
+    preflight.check_n([k for k in task_keys if k not in skipped], ns, tasks)  # D5
     plan = Plan(
         method_keys,
         task_keys,
@@ -222,9 +252,10 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
         ns,
         args.seeds,
         device,
-        out=prepare_out(args.out, args.overwrite),
+        out=Path(out_arg or "."),
         plugins=tuple(args.plugin),
-        inline=args.inline,
+        threads=args.threads,
+        executor=executor,
         plots=not args.no_plots,
         baseline=baseline,
         write_baseline=args.write_baseline,
@@ -237,21 +268,114 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
         for m in method_keys
         for s in range(args.seeds)
     ]
+    plan.n_jobs = len(plan.jobs)
+    claim_out(plan, out_arg, args)
     return plan
 
 
+def _out_arg(args: argparse.Namespace) -> str | None:
+    if args.resume is None:
+        return args.out
+    if args.overwrite:
+        raise UsageError("--resume keeps a run's finished records; --overwrite discards them")
+    if args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve():
+        raise UsageError(f"--resume {args.resume} writes there; drop --out {args.out}")
+    if not Path(args.resume).is_dir():
+        raise UsageError(f"--resume {args.resume}: no such folder")
+    return args.resume
+
+
+def _executor(args: argparse.Namespace) -> Executor:
+    key = "inline" if args.inline else args.executor
+    if args.inline and args.executor not in ("local", "inline"):
+        raise UsageError(f"--inline and --executor {args.executor} contradict each other")
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError(f"--timeout must be positive, got {args.timeout}")
+    if args.retries < 0:
+        raise UsageError(f"--retries must be at least 0, got {args.retries}")
+    if key != "ray" and (args.address or args.memory_mb is not None):
+        raise UsageError("--address and --memory-mb are for --executor ray")
+    opts = ExecOptions(args.timeout, args.retries, args.memory_mb, args.address)
+    executor = make_executor(key, opts)
+    try:
+        executor.check()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return executor
+
+
+def claim_out(plan: Plan, out_arg: str | None, args: argparse.Namespace) -> None:
+    """Create and lock the output folder (D2), then empty it (--overwrite, D9) or read what
+    finished (--resume); the last step of planning, so bad input never touches a folder."""
+    plan.out = prepare_out(out_arg, args.overwrite, resuming=args.resume is not None)
+    plan.lock = FolderLock(plan.out)
+    try:
+        if args.resume is not None:
+            plan.kept = resume.load(plan.out, resume.config_of(plan))
+            plan.jobs = resume.pending(plan.jobs, plan.kept.records)
+        elif args.overwrite:
+            empty_run_folder(plan.out)
+    except BaseException:
+        plan.lock.release()
+        raise
+
+
 def execute(plan: Plan) -> int:
-    """Run the plan, writing records after every run; the exit code (0 or 1)."""
+    """Run the plan, writing records after every run; the exit code (0, 1, 130 or 143)."""
     from tqdm import tqdm
 
     info = {
         "command": plan.command,
         "machine": machine_info(plan.device),
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "executor": plan.executor.key,
+        "cost_note": plan.executor.cost_note(),
+        "config": resume.config_of(plan),
+        "status": "running",
     }
+    if plan.kept is not None:
+        info["resumed"] = [*plan.kept.info.get("resumed", []), info["started"]]
+        info["started"] = plan.kept.info.get("started", info["started"])
     atomic_write_text(plan.out / RUN_INFO, to_json(info))
+    records, curves = _start_records(plan)
+    write_run(plan.out, records, curves)
+    try:
+        results = plan.executor.run(plan.jobs, plan.out)
+        with tqdm(results, total=len(plan.jobs), desc="runs", unit="run", file=sys.stderr) as bar:
+            for job, rec, cur in bar:
+                bar.set_postfix_str(f"{job.method} on {job.task}, seed {job.seed}")
+                records.append(rec)
+                if rec.ok:
+                    curves.append(cur)
+                else:
+                    tqdm.write(
+                        f"{job.method} on {job.task} seed {job.seed}: {rec.status}",
+                        file=sys.stderr,
+                    )
+                write_run(plan.out, _in_plan_order(plan, records), _in_plan_order(plan, curves))
+    except Interrupted as sig:
+        plan.executor.stop()
+        return interrupted(plan, records, info, sig)
+    finally:
+        plan.executor.stop()
+    info["status"] = "finished"
+    return finish(plan, records, info)
+
+
+def _in_plan_order(plan: Plan, records: list) -> list:
+    """Records (or curves) in the plan's order (task, method, seed), whatever order they
+    finished in, so that every executor writes the same files."""
+    rank = {t: i for i, t in enumerate(plan.tasks)}, {m: i for i, m in enumerate(plan.methods)}
+    return sorted(
+        records, key=lambda r: (rank[0].get(r.task, -1), rank[1].get(r.method, -1), r.seed)
+    )
+
+
+def _start_records(plan: Plan) -> tuple[list[Record], list[Curves]]:
+    """The records before any job runs: what finished before (--resume), else the skips."""
+    if plan.kept is not None:
+        return list(plan.kept.records), list(plan.kept.curves)
     records: list[Record] = []
-    curves: list[Curves] = []
     for task, reason in plan.skipped.items():
         print(f"skip task {task}: {reason}", file=sys.stderr)
         records += [
@@ -261,24 +385,29 @@ def execute(plan: Plan) -> int:
             for m in plan.methods
             for s in range(plan.seeds)
         ]
-    write_run(plan.out, records, curves)
-    with tqdm(plan.jobs, desc="runs", unit="run", file=sys.stderr) as bar:
-        for job in bar:
-            bar.set_postfix_str(f"{job.method} on {job.task}, seed {job.seed}")
-            rec, cur = (
-                run_and_save(job, plan.out, isolated=False)
-                if plan.inline
-                else run_isolated(job, plan.out)
-            )
-            records.append(rec)
-            if rec.ok:
-                curves.append(cur)
-            else:
-                tqdm.write(
-                    f"{job.method} on {job.task} seed {job.seed}: {rec.status}", file=sys.stderr
-                )
-            write_run(plan.out, records, curves)
-    return finish(plan, records, info)
+    return records, []
+
+
+def interrupted(plan: Plan, records: list[Record], info: dict, sig: Interrupted) -> int:
+    """After SIGINT/SIGTERM: run.json marked interrupted with counts, the summary of what
+    finished, one line saying how to resume (D4); the exit code 128 + signal."""
+    done = len(records)  # every record is a job that ended (ok, skipped, failed)
+    n_total = plan.n_jobs + len(plan.skipped) * len(plan.methods) * plan.seeds
+    info.update(
+        status="interrupted",
+        signal=sig.name,
+        interrupted=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        finished_jobs=done,
+        pending_jobs=max(0, n_total - done),
+    )
+    atomic_write_text(plan.out / RUN_INFO, to_json(info))
+    write_summary(plan.out, records, info)
+    print(
+        f"interrupted by {sig.name}: {done} of {n_total} jobs have records; resume with: "
+        f"{resume.resume_command(plan.command, plan.out)}",
+        file=sys.stderr,
+    )
+    return sig.exit_code
 
 
 def finish(plan: Plan, records: list[Record], info: dict) -> int:
@@ -287,6 +416,10 @@ def finish(plan: Plan, records: list[Record], info: dict) -> int:
     failed = [r for r in records if not r.ok and not r.status.startswith("skipped")]
     if failed:
         print(f"{len(failed)} of {len(records)} runs failed (see summary.md)", file=sys.stderr)
+        code = 1
+    if records and all(r.status.startswith("skipped") for r in records):  # D12
+        reasons = sorted({f"{r.task}: {r.status}" for r in records})
+        print("nothing ran; every job was skipped:\n  " + "\n  ".join(reasons), file=sys.stderr)
         code = 1
     info["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     atomic_write_text(plan.out / RUN_INFO, to_json(info))
@@ -342,16 +475,26 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
-    try:
-        import_plugins(args.plugin)
-        if args.list:
-            print(list_entries())
-            return 0
-        plan = make_plan(args, argv)
-    except (UsageError, UnknownKeyError, BaselineError, ImportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return execute(plan)
+    with handle_signals():
+        try:
+            preflight.load_plugins(args.plugin)
+            if args.list:
+                print(list_entries())
+                return 0
+            plan = make_plan(args, argv)
+        except (UsageError, UnknownKeyError, BaselineError, FolderLocked) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except Interrupted as sig:  # before any work: nothing to mark or resume
+            print(f"interrupted by {sig.name} before the run started", file=sys.stderr)
+            return sig.exit_code
+        try:
+            return execute(plan)
+        except Interrupted as sig:  # while finishing (summary, plots): the records are complete
+            print(f"interrupted by {sig.name} while finishing; see {plan.out}", file=sys.stderr)
+            return sig.exit_code
+        finally:
+            plan.lock.release()
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import torch
 
 from eval.cost import MemoryProbe, timed
 from eval.isolate import call_in_child
+from eval.preflight import UsageError, check_writable_file
 from eval.shapes import gpt2_small_shaped
 
 BATCH, POS = 8, 16
@@ -166,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if a.threads < 0:
         p.error("--threads must be >= 0")
+    try:  # before the measurements, not after them (D6)
+        check_writable_file(a.out, "--out")
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if a.threads:
         torch.set_num_threads(a.threads)
     result = run(a.device, a.repeats, a.layerwise_repeats, a.threads)

@@ -97,6 +97,12 @@ def summary_markdown(records: list[Record], info: dict) -> str:
     ]
     if any(r.ok and r.converged is False for r in records):
         parts += ["", CONVERGED_NOTE]
+    if info.get("status") == "interrupted":  # eval.run on SIGINT/SIGTERM (eval.interrupt)
+        parts += [
+            "",
+            f"**Interrupted** by {info.get('signal')}: {info.get('finished_jobs')} "
+            f"jobs finished, {info.get('pending_jobs')} pending; finish with `--resume`.",
+        ]
     for title, attr, fmt in MEASURES:
         parts += ["", f"## {title}", "", table(records, attr, fmt)]
     status = status_lines(records)

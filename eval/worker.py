@@ -68,7 +68,8 @@ class Outcome:
     scores: Tensor | None = None
     trace: dict[str, Any] = field(default_factory=dict)
     truth: Any = None  # boolean ground-truth mask over ``edges`` (eval.circuits writes it)
-    model: Any = None  # the run's PatchableModel (for the MIB export)
+    graph: Any = None  # the run's EdgeGraph and the model's width (for the MIB export)
+    d_model: int | None = None
 
 
 def import_plugins(plugins) -> None:
@@ -111,8 +112,8 @@ def run_job(job: Job, isolated: bool = True) -> Outcome:
         _run(job, outcome, isolated)
     except UnsupportedGraphError as exc:  # e.g. no per-position ground truth for this task
         record.status = f"skipped: {one_line(exc.__cause__ or exc)}"  # the task's own words
-    except Exception as exc:  # a failing method is a result, not a crash of the run
-        traceback.print_exc()
+    except (Exception, SystemExit) as exc:  # a failing method is a result, not a crash of
+        traceback.print_exc()  # the run (SystemExit too: sys.exit in a method, D11)
         record.status = f"error: {one_line(exc)}"
     return outcome
 
@@ -133,7 +134,7 @@ def _run(job: Job, out: Outcome, isolated: bool) -> None:
     scores, rec.seconds = timed(lambda: method(problem), job.device)  # checks the signal if needed
     rec.peak_mb = probe.peak()
     out.scores, out.trace = scores, trace_dict(method.trace)
-    out.model = problem.model
+    out.graph, out.d_model = graph, problem.model.cfg.d_model  # for the MIB export
     rec.steps, rec.stopped_early, rec.final_loss = trace_summary(out.trace)
     rec.completeness_gap = float(out.trace.get("completeness_gap", math.nan))
     rec.converged = converged(rec.final_loss)
@@ -142,6 +143,10 @@ def _run(job: Job, out: Outcome, isolated: bool) -> None:
     if task.has_ground_truth:
         truth = graph.edge_mask(task.ground_truth(graph, job.ablation)).bool().numpy()
         rec.n_true_edges = int(truth.sum())
+        if rec.n_true_edges == 0:  # every score would be "right": AUC undefined, not a result (D10)
+            raise ValueError(
+                f"task {job.task!r} has an empty ground truth under {job.ablation!r}"
+            )
     else:
         rec.note = task.no_truth_note or "the task has no ground truth: edge recovery not scored"
     out.truth = truth  # the evaluator's and the circuit files' only
@@ -165,13 +170,21 @@ def _run(job: Job, out: Outcome, isolated: bool) -> None:
 def run_and_save(job: Job, out: str | Path, isolated: bool) -> tuple[Record, Curves]:
     """Run ``job`` and write its scores and trace into the run folder ``out`` (eval.found)."""
     outcome = run_job(job, isolated)
+    save_found(job, out, outcome)
+    return outcome.record, outcome.curves
+
+
+def save_found(job: Job, out: str | Path, outcome: Outcome) -> None:
+    """Write what ``outcome``'s method found into the run folder ``out`` (eval.found)."""
     if outcome.scores is not None:
         try:
             write_found(
                 out, job.method, job.task, job.seed, outcome.edges, outcome.scores, outcome.trace
             )
-            export_run(out, job.method, job.task, job.seed, outcome.model, outcome.scores,
-                       outcome.trace)  # eval.mib: the scores as an MIB circuit file
+            export_run(  # eval.mib: the scores as an MIB circuit file
+                out, job.method, job.task, job.seed, outcome.graph, outcome.d_model,
+                outcome.scores, outcome.trace,
+            )
         except Exception as exc:  # the measures stand; the record says what was not kept
             traceback.print_exc()
             outcome.record.status = f"error: scores or trace not saved: {one_line(exc)}"
@@ -180,7 +193,6 @@ def run_and_save(job: Job, out: str | Path, isolated: bool) -> tuple[Record, Cur
         except Exception as exc:
             traceback.print_exc()
             outcome.record.status = f"error: circuits not saved: {one_line(exc)}"
-    return outcome.record, outcome.curves
 
 
 def job_result(job_json: str, out: str) -> dict:

@@ -194,7 +194,11 @@ def load_meta(name: str, weights_dir: Path) -> dict:
 def load_state(name: str, weights_dir: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
-    return load_file(str(weight_paths(name, weights_dir)[0]))
+    from core.checksum import verify
+
+    path = weight_paths(name, weights_dir)[0]
+    verify(path, regenerate=f"python scripts/compile_tracr.py {name}")  # D1: damaged in place
+    return load_file(str(path))
 
 
 def build_model(tensors: dict[str, torch.Tensor], meta: dict, device: str = "cpu"):

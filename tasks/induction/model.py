@@ -33,6 +33,9 @@ def load(checkpoint: Path = CHECKPOINT, record_path: Path = TRAIN_RECORD, device
     """The shipped model, in eval mode (its shape read from the training record)."""
     from safetensors.torch import load_file
 
+    from core.checksum import verify
+
+    verify(checkpoint, regenerate="python -m tasks.induction.train")  # D1: damaged in place
     model = build_model(recorded_config(record_path))
     missing, unexpected = model.load_state_dict(load_file(str(checkpoint)), strict=False)
     params = {k for k, _ in model.named_parameters()}

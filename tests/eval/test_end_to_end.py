@@ -118,7 +118,8 @@ def test_ablation_without_ground_truth_is_skipped(tiny, tmp_path, capsys):
         str(tmp_path),
         "--no-plots",
     ]
-    assert run.main(argv) == 0
+    assert run.main(argv) == 1  # nothing ran (D12): exit 1 with the reasons
+    assert "nothing ran; every job was skipped" in capsys.readouterr().err
     recs = read_records(tmp_path)
     assert len(recs) == 2
     assert all(

@@ -1,0 +1,8 @@
+"""Executors of the runner's jobs: ``local`` (a process per job, default), ``inline`` (in the
+runner's process) and ``ray`` (a Ray task per job, on a local or existing cluster)."""
+
+from eval.executors import inline, local, ray  # noqa: F401  (register)
+from eval.executors.base import ExecOptions, Executor
+from eval.executors.registry import EXECUTORS, make_executor, register_executor
+
+__all__ = ["EXECUTORS", "ExecOptions", "Executor", "make_executor", "register_executor"]

@@ -1,0 +1,67 @@
+"""One writer per run folder (D2): an exclusive ``flock`` on ``<out>/.lock`` held for the run.
+
+A second ``eval.run`` into the same folder, whatever its flags (``--overwrite``, ``--resume``),
+is refused with exit 2 before it writes anything; the lock goes with the process (also when it
+is killed), so a stale ``.lock`` file never blocks a later run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from pathlib import Path
+
+LOCK = ".lock"
+# What eval.run writes into a run folder: all that --overwrite removes (never anything else,
+# so a mistaken --out can't empty a folder of the user's own files).
+RUN_ENTRIES = (
+    "records.csv",
+    "curves.json",
+    "run.json",
+    "summary.md",
+    "plots",
+    "logs",
+    "scores",
+    "traces",
+)
+
+
+class FolderLocked(ValueError):
+    """Another process is writing this run folder."""
+
+
+class FolderLock:
+    """An exclusive lock on a run folder; ``release`` (or process exit) frees it."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(self._fd, 64).decode(errors="replace").strip() or "?"
+            os.close(self._fd)
+            raise FolderLocked(
+                f"{self.folder} is being written by another eval.run (pid {holder}); "
+                "wait for it to finish or pass another --out"
+            ) from None
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, str(os.getpid()).encode())
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+
+def empty_run_folder(folder: str | Path) -> None:
+    """Remove a previous run's outputs from ``folder`` (``--overwrite``, D9); keep the lock."""
+    folder = Path(folder)
+    for name in RUN_ENTRIES:
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
