@@ -193,7 +193,7 @@ def ranked_ipd(problem: Problem, cfg: IpdConfig) -> tuple[Tensor, DescentTrace, 
     attr = attribution(problem, learned_masks(coef, cfg))
     if cfg.rank == "attribution":
         return attr, trace, extra
-    return exit_scores(tracker[0].last_in, attr), trace, extra
+    return exit_scores(tracker[0].last_in, attr, coef), trace, extra
 
 
 @register_method("ipd")

@@ -203,7 +203,7 @@ class IpdNegative(Method):
         else:
             attr = attribution(problem, m).to(m.device)
             rank = positive.rank
-            keep = attr if rank == "attribution" else exit_scores(joint.tracker.last_in, attr)
+            keep = attr if rank == "attribution" else exit_scores(joint.tracker.last_in, attr, m)
         strength = (1 - joint.adversary()).detach()
         self.strength, self.credit = strength.cpu(), joint.credit.cpu()
         names = problem.model.graph.edge_names

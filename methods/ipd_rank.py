@@ -10,8 +10,9 @@
   (``lambda`` grows over the warm-up, so edges drop out one after another): an edge's score is
   1 + the last step at which its coefficient was at least ``threshold`` (0 if never), so edges
   that stay longest rank first and the edges still in the circuit at the end rank above all;
-  edges that leave at the same step (and the final circuit itself) are ordered by attribution
-  at the learned masks, scaled into [0, 0.99) so it never overrides a step. The same idea as
+  the final circuit is ordered by attribution at the learned masks, edges that left at the
+  same step by their learned coefficient then attribution, scaled into [0, 0.99) so a
+  tie-break never overrides a step (see :func:`exit_scores`). The same idea as
   ACDC's and subnetwork probing's ROC read off a path of circuits (Conmy et al. 2023), from one
   run.
 """
@@ -48,7 +49,21 @@ def attribution(problem: Problem, masks: Tensor) -> Tensor:
     return grad.abs().detach().cpu()
 
 
-def exit_scores(last_in: Tensor, attr: Tensor) -> Tensor:
-    """``1 + last step in the circuit`` (0 if never in it) plus ``0.99 * attr / max(attr)``."""
+def exit_scores(last_in: Tensor, attr: Tensor, coef: Tensor | None = None) -> Tensor:
+    """``1 + last step in the circuit`` (0 if never in it) plus a tie-break in [0, 0.99).
+
+    Edges still in the circuit at the end are ordered by attribution (their coefficients are
+    saturated, their order arbitrary). Edges that left at the same step are ordered by their
+    learned coefficient ``coef`` first (how far they were from leaving; on a saturated model,
+    e.g. tracr, their attribution is exactly 0, and attribution alone left ties that decided
+    AUC on tracr-hist and tracr-sort-unique), attribution second. ``coef`` None: attribution
+    only (the first version of this rank)."""
     scale = attr.max().clamp_min(1e-30)
-    return (last_in + 1).float() + 0.99 * attr.float() / scale
+    by_attr = attr.float() / scale
+    if coef is None:
+        tie = by_attr
+    else:
+        final = last_in == last_in.max()
+        left = 0.9 * coef.detach().float().cpu().clamp(0, 1) + 0.09 * by_attr
+        tie = torch.where(final, by_attr, left)
+    return (last_in + 1).float() + 0.99 * tie

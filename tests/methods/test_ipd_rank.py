@@ -20,6 +20,17 @@ def test_exit_scores_order_by_exit_step_then_attribution():
     assert order == [1, 0, 2, 4, 3]  # a later exit always wins; attribution only breaks ties
 
 
+def test_exit_scores_break_early_ties_by_coefficient():
+    """Edges that left together with zero attribution (a saturated model) are ordered by how far
+    their coefficient got; the final circuit (last step) stays ordered by attribution."""
+    last_in = torch.tensor([9, 9, 3, 3, 3])
+    attr = torch.tensor([0.1, 2.0, 0.0, 0.0, 0.5])
+    coef = torch.tensor([1.0, 1.0, 0.30, 0.0015, 0.0015])
+    order = exit_scores(last_in, attr, coef).argsort(descending=True).tolist()
+    assert order == [1, 0, 2, 4, 3]
+    assert (exit_scores(last_in, attr, coef) < (last_in + 2)).all()  # never crosses a step
+
+
 def test_the_exit_tracker_keeps_the_last_step_in_the_circuit():
     values = [torch.tensor([0.9, 0.9, 0.1]), torch.tensor([0.9, 0.2, 0.1])]
     tracker = ExitTracker(lambda: values[0], 3, 0.5)
