@@ -372,10 +372,11 @@ def _in_plan_order(plan: Plan, records: list) -> list:
 
 
 def _start_records(plan: Plan) -> tuple[list[Record], list[Curves]]:
-    """The records before any job runs: what finished before (--resume), else the skips."""
-    if plan.kept is not None:
-        return list(plan.kept.records), list(plan.kept.curves)
-    records: list[Record] = []
+    """The records before any job runs: what finished before (--resume), and a skip record for
+    each (method, seed) of a task that can't run here that has none yet."""
+    records: list[Record] = [] if plan.kept is None else list(plan.kept.records)
+    curves: list[Curves] = [] if plan.kept is None else list(plan.kept.curves)
+    have = {(r.method, r.task, r.seed) for r in records}
     for task, reason in plan.skipped.items():
         print(f"skip task {task}: {reason}", file=sys.stderr)
         records += [
@@ -384,8 +385,9 @@ def _start_records(plan: Plan) -> tuple[list[Record], list[Curves]]:
             )
             for m in plan.methods
             for s in range(plan.seeds)
+            if (m, task, s) not in have
         ]
-    return records, []
+    return records, curves
 
 
 def interrupted(plan: Plan, records: list[Record], info: dict, sig: Interrupted) -> int:

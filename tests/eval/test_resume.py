@@ -94,3 +94,20 @@ def test_resume_command_keeps_the_arguments_and_drops_out_and_overwrite():
     assert resume_command(cmd, Path("my run")) == (
         "python -m eval.run --methods eap --seeds 2 --resume 'my run'"
     )
+
+
+def test_resume_keeps_one_skip_record_per_job_of_an_unavailable_task(faulty, tmp_path, capsys):
+    """A task that can't run here has a skip record for each (method, seed) after a resume too:
+    none lost when the records that were dropped include skips, none doubled."""
+    out = tmp_path / "run"
+    args = ["--methods", "_test-grad,_test-random", "--seeds", "1",
+            "--tasks", "_test-tiny,_test-unavailable"]  # fmt: skip
+    assert _run(capsys, *args, "--out", str(out))[0] == 0
+    before = sorted((r.method, r.task, r.status.split(":")[0]) for r in read_records(out))
+    lines = (out / "records.csv").read_text().splitlines()
+    header = lines[0]
+    kept = [ln for ln in lines[1:] if "_test-random" not in ln]  # drop a job and a skip
+    (out / "records.csv").write_text("\n".join([header, *kept]) + "\n")
+    assert _run(capsys, *args, "--resume", str(out))[0] == 0
+    after = sorted((r.method, r.task, r.status.split(":")[0]) for r in read_records(out))
+    assert after == before and len(after) == 4
