@@ -1,8 +1,8 @@
 """Checks the runner makes before any work starts (exit 2, nothing written).
 
 D5: ``--n`` above a task's train examples (``max_train()``); D6: ``--write-baseline`` /
-``eval.speed --out`` to a path that can't be written; D7: a ``--plugin`` that raises anything while importing. (D3, the
-baseline file, is checked by :func:`eval.baseline.load_baseline`.)
+``eval.speed --out`` to a path that can't be written; D7: a ``--plugin`` that raises anything
+while importing. (D3, the baseline file, is checked by :func:`eval.baseline.load_baseline`.)
 """
 
 from __future__ import annotations
