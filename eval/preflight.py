@@ -36,13 +36,14 @@ def load_plugins(plugins) -> None:
             ) from None
 
 
-def check_n(task_keys, ns: dict[str, int], tasks_registry) -> None:
-    """Each task's train examples per run within what the task gives (D5): ``max_train()``,
-    the examples not held out (tasks.splits)."""
+def check_n(task_keys, ns: dict[str, int], limits: dict[str, int]) -> None:
+    """Each task's train examples per run within what the task gives (D5): ``limits`` holds
+    each task's ``max_train()``, the examples not held out (tasks.splits)."""
     for key in task_keys:
-        limit = tasks_registry.get(key)().max_train()
-        if ns[key] > limit:
-            raise UsageError(f"--n {ns[key]}: task {key!r} gives at most {limit} train examples")
+        if ns[key] > limits[key]:
+            raise UsageError(
+                f"--n {ns[key]}: task {key!r} gives at most {limits[key]} train examples"
+            )
 
 
 def check_writable_file(path: str | Path, flag: str) -> None:

@@ -232,18 +232,18 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
         file_specs = {**file_specs, **model_specs}
     baseline = load_baseline(args.check) if args.check else None
     device = resolve_device(args.device)
-    skipped, ablations, ns = {}, {}, {}
+    skipped, ablations, ns, limits = {}, {}, {}, {}
     for key in task_keys:
         task = tasks.get(key)()
         ablations[key] = args.ablation or task.default_ablation
-        ns[key] = args.n or task.n_default()
+        ns[key], limits[key] = args.n or task.n_default(), task.max_train()
         reason = task.unavailable_reason()
         if reason is None and ablations[key] not in task.ablations:
             has = ", ".join(task.ablations)
             reason = f"no ground truth under {ablations[key]} ablation (has: {has})"
         if reason:
             skipped[key] = reason
-    preflight.check_n([k for k in task_keys if k not in skipped], ns, tasks)  # D5
+    preflight.check_n([k for k in task_keys if k not in skipped], ns, limits)  # D5
     plan = Plan(
         method_keys,
         task_keys,

@@ -89,3 +89,30 @@ def _describe(hint: Any) -> str:
     if name == "float":
         name = "float (an int is converted)"
     return f"{'an' if name[0].lower() in 'aeiou' else 'a'} {name}"
+
+
+# ----- ranges shared by the mask-learning configs (methods.descent) ------------------------------
+_DESCENT_RANGES: tuple[tuple[str, Any, str], ...] = (
+    ("lam", lambda v: v >= 0, ">= 0"),
+    ("steps", lambda v: v >= 1, ">= 1"),
+    ("lr", lambda v: v > 0, "> 0"),
+    ("warmup", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("patience", lambda v: v >= 1, ">= 1"),
+    ("tol", lambda v: v >= 0, ">= 0"),
+)
+
+
+def check_descent_ranges(config: Any) -> None:
+    """The ranges of the descent fields a config has (``lam``, ``steps``, ``lr``, ``warmup``,
+    ``patience``, ``tol``) and, where it has ``beta``/``gamma``/``zeta``, of the hard-concrete
+    constants (Louizos et al. 2018): ValueError naming the field. Call after :func:`check_types`."""
+    for name, ok, rule in _DESCENT_RANGES:
+        if hasattr(config, name) and not ok(getattr(config, name)):
+            raise ValueError(f"{name} must be {rule}, got {getattr(config, name)}")
+    if hasattr(config, "zeta"):
+        beta, gamma, zeta = config.beta, config.gamma, config.zeta
+        if not (beta > 0 and gamma < 0 and zeta > 1):
+            raise ValueError(
+                f"hard-concrete constants need beta > 0, gamma < 0, zeta > 1; got "
+                f"beta={beta}, gamma={gamma}, zeta={zeta}"
+            )

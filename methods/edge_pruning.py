@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from methods.base import Method, MethodConfig, Problem, register_method
-from methods.config import check_types
+from methods.config import check_descent_ranges, check_types
 from methods.descent import HardConcreteGates, LagrangianTarget, descend
 from methods.ipd import faithfulness
 
@@ -60,19 +60,9 @@ class EdgePruningConfig(MethodConfig):
             raise ValueError(
                 f"densities must be a non-empty tuple of fractions in (0, 1], got {self.densities}"
             )
-        if self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}")
-        if not (self.lr > 0 and self.lagrangian_lr > 0):
-            raise ValueError(
-                f"lr and lagrangian_lr must be > 0, got {self.lr} and {self.lagrangian_lr}"
-            )
-        if not 0 <= self.warmup < 1:
-            raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
-        if not (self.beta > 0 and self.gamma < 0 and self.zeta > 1):
-            raise ValueError(
-                f"hard-concrete constants need beta > 0, gamma < 0, zeta > 1; got "
-                f"beta={self.beta}, gamma={self.gamma}, zeta={self.zeta}"
-            )
+        check_descent_ranges(self)
+        if not self.lagrangian_lr > 0:
+            raise ValueError(f"lagrangian_lr must be > 0, got {self.lagrangian_lr}")
 
 
 def top_k_mask(values: Tensor, k: int) -> Tensor:

@@ -40,7 +40,7 @@ import torch
 from torch import Tensor
 
 from methods.base import Method, MethodConfig, Problem, register_method
-from methods.config import check_types
+from methods.config import check_descent_ranges, check_types
 from methods.descent import (
     DescentTrace,
     Gates,
@@ -119,19 +119,7 @@ class IpdConfig(MethodConfig):
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.penalty not in PENALTIES:
             raise ValueError(f"penalty must be one of {PENALTIES}, got {self.penalty!r}")
-        if not self.lam >= 0:
-            raise ValueError(f"lam (penalty strength) must be >= 0, got {self.lam}")
-        if self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0 <= self.warmup < 1:
-            raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
-        if self.patience < 1:
-            raise ValueError(f"patience must be >= 1, got {self.patience}")
-        if not self.tol >= 0:
-            raise ValueError(f"tol must be >= 0, got {self.tol}")
-
+        check_descent_ranges(self)
 
 def faithfulness(problem: Problem, objective: str) -> Callable[[Tensor], Tensor]:
     """The loss of the masks for ``objective``, normalised to be ~1 for the fully ablated

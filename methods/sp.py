@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from methods.base import Method, MethodConfig, Problem, register_method
-from methods.config import check_types
+from methods.config import check_descent_ranges, check_types
 from methods.descent import HardConcreteGates, LinearWarmup, PlateauStop, descend
 from methods.ipd import faithfulness
 
@@ -47,23 +47,7 @@ class SpConfig(MethodConfig):
 
     def __post_init__(self) -> None:
         check_types(self)
-        if not self.lam >= 0:
-            raise ValueError(f"lam (L0 weight) must be >= 0, got {self.lam}")
-        if self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0 <= self.warmup < 1:
-            raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
-        if self.patience < 1:
-            raise ValueError(f"patience must be >= 1, got {self.patience}")
-        if not self.tol >= 0:
-            raise ValueError(f"tol must be >= 0, got {self.tol}")
-        if not (self.beta > 0 and self.gamma < 0 and self.zeta > 1):
-            raise ValueError(
-                f"hard-concrete constants need beta > 0, gamma < 0, zeta > 1; got "
-                f"beta={self.beta}, gamma={self.gamma}, zeta={self.zeta}"
-            )
+        check_descent_ranges(self)
 
 
 @register_method("sp")

@@ -18,6 +18,7 @@ from patching.graph import EdgeGraph, GraphConfig
 from patching.patched import PatchableModel
 from tasks import get_task, tracr_base, tracr_programs
 from tests.patching.reference import reference_patched_logits
+from tests.tasks.circuits import circuit_errors as shared_circuit_errors
 
 KEYS = ["tracr-reverse", "tracr-proportion"]
 TOL = 1e-3  # a numeric output "matches" within TOL and "changes" beyond it
@@ -61,18 +62,11 @@ def output_error(task, logits, data) -> torch.Tensor:
 
 def circuit_errors(key, graph_name, ablation, drop_each=False):
     """Output error of the ground-truth circuit (and, with ``drop_each``, of the circuit minus
-    each of its edges in turn), every other edge ablated."""
+    each of its edges in turn), every other edge ablated (tests.tasks.circuits)."""
     task, model, data = loaded(key)
-    run = PatchableModel(model, GRAPHS[graph_name])
-    names = sorted(task.ground_truth(run.graph, ablation))
-    full = run.graph.edge_mask(names)
-    masks = [full]
-    if drop_each:
-        masks += [full - run.graph.edge_mask([n]) for n in names]
-    ab = run.ablate(ablation, data.clean, data.corrupted)
-    with torch.no_grad():
-        logits = run(data.clean, torch.stack(masks), ab)
-    return names, output_error(task, logits, data)
+    return shared_circuit_errors(
+        task, model, data, GRAPHS[graph_name], ablation, output_error, drop_each
+    )
 
 
 # ----- the task interface ------------------------------------------------------------------------
