@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import psutil
@@ -114,6 +115,13 @@ class Curve:
     tpr: np.ndarray
 
 
+def ties_of(problem: Problem) -> metrics.Ties:
+    """The tie rule of scores found on ``problem``: its model's dtype, floored by its metric's
+    clean-ablated gap (:class:`eval.metrics.Ties`)."""
+    gap = abs(problem.metric_clean - problem.metric_ablated) if problem.has_signal else 0.0
+    return metrics.Ties(problem.model.dtype, gap if math.isfinite(gap) else 0.0)
+
+
 def faithfulness_curves(
     problem: Problem,
     scores,
@@ -132,16 +140,16 @@ def faithfulness_curves(
     index = NodeIndex.of(problem.model.graph.edge_names)
     parts = {}
     for name, signed in rankings.items():
-        masks, owner = metrics.circuit_draws(scores, sizes, signed)
+        masks, owner = metrics.circuit_draws(scores, sizes, signed, ties=ties_of(problem))
         parts[name] = (prune_dangling(index, masks), owner)
     stacked = np.concatenate([m for m, _ in parts.values()])
     unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     if problem.has_signal:
         m = metric_of_masks(problem, torch.from_numpy(unique), budget_bytes).double().numpy()
-        values = metrics.normalised_faithfulness(
-            m, problem.metric_clean, problem.metric_ablated
-        )[inverse]
+        values = metrics.normalised_faithfulness(m, problem.metric_clean, problem.metric_ablated)[
+            inverse
+        ]
     else:
         values = np.full(stacked.shape[0], np.nan)
     curves, start = {}, 0
@@ -185,11 +193,12 @@ def evaluate(
     signed method whose negative scores mark circuit members (ipd-neg) recovers by |score|.
     """
     scores = np.asarray(scores, dtype=np.float64)
-    metrics.ranking_scores(scores)  # checks shape and finiteness before any forward
+    ties = ties_of(problem)
+    metrics.ranking_scores(scores, ties=ties)  # checks shape and finiteness before any forward
     rec = signed if signed_recovery is None else signed_recovery
-    recovery = _recovery if truth is not None else _no_recovery
+    recovery = partial(_recovery, ties=ties) if truth is not None else _no_recovery
     fpr, tpr = (
-        metrics.downsample(*metrics.roc_curve(truth, scores, rec), 200)
+        metrics.downsample(*metrics.roc_curve(truth, scores, rec, ties), 200)
         if truth is not None
         else ([], [])
     )
@@ -225,8 +234,8 @@ def evaluate(
     )
 
 
-def _recovery(measure, truth, scores, signed) -> float:
-    return measure(truth, scores, signed)
+def _recovery(measure, truth, scores, signed, ties=metrics.TIES) -> float:
+    return measure(truth, scores, signed, ties=ties)
 
 
 def _no_recovery(measure, truth, scores, signed) -> float:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn import metrics as skm
@@ -23,15 +24,70 @@ from sklearn import metrics as skm
 FRACTIONS: tuple[float, ...] = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 
-def ranking_scores(scores, signed: bool = False) -> np.ndarray:
-    """The values edges are ranked by: ``scores`` if ``signed`` else ``|scores|`` (float64)."""
+# Ties below float precision (the verdicts convention; docs/conventions.md). Two scores whose
+# difference is below ``TIE_RTOL[dtype] * scale`` are no order: another machine's kernels,
+# thread count or dtype can flip them. ``scale`` is max|score|, floored by the task metric's
+# clean-ablated gap when the evaluator knows it (a method whose every score is residue, e.g. a
+# gradient that is exactly 0 at the clean input, must not be ranked by that residue).
+# Measured on eap (tracr tasks, float32 vs float64, 1 vs 2 threads; scripts/tie_tolerance.py):
+# float32 puts 9e-13 of the largest score on two true edges of tracr-reverse where float64 puts
+# 3e-21, and its small real scores are off by up to 2.5e-6 of the largest (1.0e-5 vs 7.8e-6), so
+# any tolerance below ~1e-5 lets the dtype decide the AUC. 2**-14 (6.1e-5, 512 float32 ulps) is
+# the finest power of two at which every case agrees across dtypes and threads, with a 25x margin
+# over the measured float32 error. Scores computed in float64 use float32's tolerance (never a
+# finer one), so a method ranks alike in both dtypes; 16-bit dtypes use 8 ulps of their own.
+TIE_RTOL: dict[str, float] = {
+    "float64": 2.0**-14,
+    "float32": 2.0**-14,
+    "float16": 2.0**-7,
+    "bfloat16": 2.0**-4,
+}
+
+
+@dataclass(frozen=True)
+class Ties:
+    """When two scores are a tie: ``dtype`` the scores were computed in (a torch or numpy dtype
+    or its name), ``scale`` an absolute floor under max|score| (the evaluator passes the task
+    metric's |clean - ablated| gap). The default, float32 and no floor, suits stored scores."""
+
+    dtype: object = "float32"
+    scale: float = 0.0
+
+    @property
+    def rtol(self) -> float:
+        name = str(self.dtype).removeprefix("torch.")
+        if name not in TIE_RTOL:
+            raise ValueError(
+                f"no tie tolerance for dtype {self.dtype!r}; known: {sorted(TIE_RTOL)}"
+            )
+        return TIE_RTOL[name]
+
+    def snap(self, values: np.ndarray) -> np.ndarray:
+        """``values`` rounded to a grid whose step is the largest power of two <= ``rtol *
+        max(max|v|, scale)``: values closer than the step become equal, 0 stays 0 and residue
+        around it joins it. A power-of-two step moves only when the scale crosses a power of two,
+        so the grid does not shift with the float noise of the largest score; a grid, not
+        chaining, so a dense run of small scores is not merged into one block."""
+        top = max(float(np.max(np.abs(values))) if values.size else 0.0, abs(self.scale))
+        if top == 0.0 or not math.isfinite(top) or self.rtol <= 0:
+            return values
+        step = 2.0 ** math.floor(math.log2(self.rtol * top))
+        return np.round(values / step) * step
+
+
+TIES = Ties()
+
+
+def ranking_scores(scores, signed: bool = False, ties: Ties = TIES) -> np.ndarray:
+    """The values edges are ranked by: ``scores`` if ``signed`` else ``|scores|`` (float64),
+    with differences below float precision made ties (:meth:`Ties.snap`)."""
     s = np.asarray(scores, dtype=np.float64)
     if s.ndim != 1:
         raise ValueError(f"scores must be one number per edge (1-D), got shape {s.shape}")
     if not np.isfinite(s).all():
         bad = int((~np.isfinite(s)).sum())
         raise ValueError(f"scores contain {bad} NaN or infinite values; every edge needs a number")
-    return s if signed else np.abs(s)
+    return ties.snap(s if signed else np.abs(s))
 
 
 def _labels(labels, n: int) -> np.ndarray:
@@ -45,9 +101,11 @@ def _both_classes(y: np.ndarray) -> bool:
     return 0 < int(y.sum()) < y.size
 
 
-def roc_curve(labels, scores, signed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def roc_curve(
+    labels, scores, signed: bool = False, ties: Ties = TIES
+) -> tuple[np.ndarray, np.ndarray]:
     """(false positive rate, true positive rate) of the edge ranking; empty when one class only."""
-    r = ranking_scores(scores, signed)
+    r = ranking_scores(scores, signed, ties)
     y = _labels(labels, r.size)
     if not _both_classes(y):
         return np.zeros(0), np.zeros(0)
@@ -55,33 +113,35 @@ def roc_curve(labels, scores, signed: bool = False) -> tuple[np.ndarray, np.ndar
     return fpr, tpr
 
 
-def roc_auc(labels, scores, signed: bool = False) -> float:
+def roc_auc(labels, scores, signed: bool = False, ties: Ties = TIES) -> float:
     """Area under the ROC curve (ties count half); NaN when the labels have one class only."""
-    r = ranking_scores(scores, signed)
+    r = ranking_scores(scores, signed, ties)
     y = _labels(labels, r.size)
     return float(skm.roc_auc_score(y, r)) if _both_classes(y) else math.nan
 
 
-def average_precision(labels, scores, signed: bool = False) -> float:
+def average_precision(labels, scores, signed: bool = False, ties: Ties = TIES) -> float:
     """Average precision (scikit-learn's step-wise PR area); NaN without true edges."""
-    r = ranking_scores(scores, signed)
+    r = ranking_scores(scores, signed, ties)
     y = _labels(labels, r.size)
     return float(skm.average_precision_score(y, r)) if y.any() else math.nan
 
 
-def ranking(scores, signed: bool = False) -> np.ndarray:
+def ranking(scores, signed: bool = False, ties: Ties = TIES) -> np.ndarray:
     """Edge indices from most to least important; ties keep edge order (a stable sort)."""
-    return np.argsort(-ranking_scores(scores, signed), kind="stable")
+    return np.argsort(-ranking_scores(scores, signed, ties), kind="stable")
 
 
-def precision_at_k(labels, scores, signed: bool = False, k: int | None = None) -> float:
+def precision_at_k(
+    labels, scores, signed: bool = False, k: int | None = None, ties: Ties = TIES
+) -> float:
     """Fraction of ground-truth edges among the top ``k`` (default ``k = |ground truth|``)."""
-    r = ranking_scores(scores, signed)
+    r = ranking_scores(scores, signed, ties)
     y = _labels(labels, r.size)
     k = int(y.sum()) if k is None else k
     if k <= 0:
         return math.nan
-    return float(y[ranking(r, signed=True)[:k]].mean())
+    return float(y[np.argsort(-r, kind="stable")[:k]].mean())
 
 
 def n_kept(fraction: float, n_edges: int) -> int:
@@ -94,10 +154,12 @@ def n_kept(fraction: float, n_edges: int) -> int:
     return min(n_edges, math.floor(fraction * n_edges + 1e-9))
 
 
-def circuit_masks(scores, fractions=FRACTIONS, signed: bool = False) -> np.ndarray:
+def circuit_masks(
+    scores, fractions=FRACTIONS, signed: bool = False, ties: Ties = TIES
+) -> np.ndarray:
     """Binary masks ``[len(fractions), n_edges]``: row i keeps the top ``n_kept(fractions[i])``,
     ties broken by edge index (one representative; the evaluator uses :func:`circuit_draws`)."""
-    order = ranking(scores, signed)
+    order = ranking(scores, signed, ties)
     masks = np.zeros((len(fractions), order.size), dtype=bool)
     for i, fraction in enumerate(fractions):
         masks[i, order[: n_kept(fraction, order.size)]] = True
@@ -114,6 +176,7 @@ def circuit_draws(
     signed: bool = False,
     max_draws: int = MAX_DRAWS,
     seed: int = TIE_SEED,
+    ties: Ties = TIES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The circuits of each size in ``sizes`` (edge counts) with ties that never decide.
 
@@ -125,7 +188,7 @@ def circuit_draws(
     and ``owner [M]``, the index into ``sizes`` each mask belongs to; a size without a
     straddling tie has exactly one mask.
     """
-    r = ranking_scores(scores, signed)
+    r = ranking_scores(scores, signed, ties)
     order = np.argsort(-r, kind="stable")
     ranked = r[order]
     rng = np.random.default_rng(seed)
@@ -243,10 +306,12 @@ def auroc_of_points(fpr, tpr) -> float:
     return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2))
 
 
-def threshold_points(labels, scores, signed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def threshold_points(
+    labels, scores, signed: bool = False, ties: Ties = TIES
+) -> tuple[np.ndarray, np.ndarray]:
     """(FPR, TPR) of the circuit ``score >= tau`` for every distinct score ``tau``: one point per
     threshold run of a threshold-swept method (ACDC, ipd-sweep), nothing inside a tied block."""
-    r = ranking_scores(scores, signed)
+    r = ranking_scores(scores, signed, ties)
     y = _labels(labels, r.size)
     if not _both_classes(y):
         return np.zeros(0), np.zeros(0)
@@ -280,10 +345,10 @@ def pessimistic_auc(fpr, tpr) -> float:
     return float(np.sum((1 - x) * np.diff(y, prepend=0.0)))
 
 
-def pareto_auc(labels, scores, signed: bool = False) -> float:
+def pareto_auc(labels, scores, signed: bool = False, ties: Ties = TIES) -> float:
     """:func:`pessimistic_auc` of the :func:`threshold_points` of ``scores`` (NaN without both
     classes). Meaningful only for a threshold-swept method, whose every distinct score is a run."""
-    fpr, tpr = threshold_points(labels, scores, signed)
+    fpr, tpr = threshold_points(labels, scores, signed, ties)
     return pessimistic_auc(fpr, tpr) if fpr.size else math.nan
 
 

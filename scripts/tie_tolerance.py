@@ -1,0 +1,72 @@
+"""Measure how float residue moves edge recovery: a method's AUC on tracr tasks computed in
+float32 and float64, under 1 and 2 threads, at several tie tolerances (eval.metrics.Ties).
+
+    python scripts/tie_tolerance.py [--methods eap,eap-ig] [--tasks tracr-reverse,...]
+
+Prints one line per (task, ablation, method, dtype, threads): the AUC with no tolerance, then at
+2**-e for each exponent. The default tolerance (2**-14) is the finest at which every case here
+agrees across dtypes and threads (eval/metrics.py says why).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from eval import metrics
+from eval.evaluate import ties_of
+from methods import get_method
+from patching import PatchableModel
+from tasks import get_task
+from tasks.problem import Problem
+
+EXPONENTS = (30, 24, 20, 18, 16, 14, 12)
+
+
+def aucs(task_key: str, ablation: str, key: str, dtype, threads: int) -> list[float]:
+    torch.set_num_threads(threads)
+    task, method = get_task(task_key), get_method(key)
+    data = task.all_data()
+    pm = PatchableModel(task.load_model().to(dtype), method.graph.config(data.clean.shape[1]))
+    problem = Problem.from_task(task, pm, data, ablation)
+    truth = pm.graph.edge_mask(task.ground_truth(pm.graph, ablation)).numpy().astype(bool)
+    scores = method(problem).numpy()
+    base = ties_of(problem)
+    out = []
+    for e in (None, *EXPONENTS):  # None: no tolerance, the exact float order
+        metrics.TIE_RTOL["float32"] = metrics.TIE_RTOL["float64"] = 0.0 if e is None else 2.0**-e
+        out.append(metrics.roc_auc(truth, scores, method.signed, base))
+    metrics.TIE_RTOL["float32"] = metrics.TIE_RTOL["float64"] = 2.0**-14
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--methods", default="eap,eap-ig")
+    p.add_argument("--tasks", default="tracr-reverse,tracr-proportion,tracr-hist,tracr-sort-unique")
+    p.add_argument("--ablations", default="zero,resample")
+    args = p.parse_args()
+    print(
+        "task ablation method dtype threads | AUC: exact (no ties), then 2**-e for e in", EXPONENTS
+    )
+    for task_key in args.tasks.split(","):
+        for ablation in args.ablations.split(","):
+            for key in args.methods.split(","):
+                for dtype in (torch.float32, torch.float64):
+                    for threads in (1, 2):
+                        row = aucs(task_key, ablation, key, dtype, threads)
+                        print(
+                            task_key,
+                            ablation,
+                            key,
+                            str(dtype)[6:],
+                            threads,
+                            "|",
+                            " ".join(f"{a:.4f}" for a in row),
+                            flush=True,
+                        )
+
+
+if __name__ == "__main__":
+    main()
