@@ -1,8 +1,11 @@
 """Baselines and the regression check.
 
 A baseline is a JSON file with a schema version and one entry per (method, task, ablation): the
-mean AUC, CPR and wall seconds over a run's seeds, and the entry's tolerances. The check fails an
-entry whose AUC or CPR fell more than its tolerance below the baseline, or whose wall time grew
+mean AUC, CPR and wall seconds over a run's seeds, and the entry's tolerances: the half-width of
+the 95% t-interval over its seeds (eval.stats), at least a floor. The check compares intervals,
+not values: it fails an entry whose AUC or CPR mean fell below the baseline's by more than the
+baseline's tolerance plus the half-width of this run's own interval (the two intervals are apart
+and the drop exceeds the floor), so a replica whose floats differ passes, or whose wall time grew
 more than ``time_factor`` times (and by more than ``time_floor_s`` seconds, so that millisecond
 noise on tiny tasks never counts; time is only compared on the same device).
 
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from eval import stats
 from eval.records import RUN_INFO, Record, atomic_write_text, read_records, to_json
 
 SCHEMA = "circuitbench-baseline/1"
@@ -32,11 +36,11 @@ class BaselineError(ValueError):
 
 @dataclass(frozen=True)
 class Tolerances:
-    """Tolerance of an entry: ``max(floor, std_factor * std over the baseline's seeds)``."""
+    """Tolerance of an entry: ``max(floor, half-width of the 95% t-interval over its seeds)``;
+    the floors (AUC 0.02, CPR 0.05) cover what one seed can't estimate."""
 
     auc: float = 0.02
     cpr: float = 0.05
-    std_factor: float = 2.0
     time_factor: float = 2.0
     time_floor_s: float = 1.0
 
@@ -46,9 +50,15 @@ def _mean(values) -> float:
     return statistics.fmean(v) if v else math.nan
 
 
-def _tol(values, floor: float, factor: float) -> float:
-    v = [x for x in values if math.isfinite(x)]
-    return max(floor, factor * statistics.stdev(v)) if len(v) > 1 else floor
+def _tol(values, floor: float) -> float:
+    half = stats.half_width(values)
+    return max(floor, half) if math.isfinite(half) else floor
+
+
+def _run_half_width(values) -> float:
+    """This run's own interval half-width (0 with one seed: no interval to add)."""
+    half = stats.half_width(values)
+    return half if math.isfinite(half) else 0.0
 
 
 def _groups(records: list[Record]) -> dict[tuple[str, str, str], list[Record]]:
@@ -77,8 +87,8 @@ def build_baseline(records: list[Record], source: str = "", tol: Tolerances = To
                 auc=_mean(auc),
                 cpr=_mean(cpr),
                 seconds=_mean([r.seconds for r in ok]),
-                auc_tol=_tol(auc, tol.auc, tol.std_factor),
-                cpr_tol=_tol(cpr, tol.cpr, tol.std_factor),
+                auc_tol=_tol(auc, tol.auc),
+                cpr_tol=_tol(cpr, tol.cpr),
                 time_factor=tol.time_factor,
                 time_floor_s=tol.time_floor_s,
             )
@@ -181,10 +191,13 @@ def check_entry(entry: dict, rs: list[Record]) -> tuple[list[str], list[str]]:
     fails = []
     for label, attr in (("AUC", "auc"), ("CPR", "cpr")):
         base, tol = _value(entry[attr]), _value(entry[f"{attr}_tol"])
-        now = _mean([getattr(r, attr) for r in ok])
-        if math.isfinite(base) and not now >= base - tol:  # NaN now counts as a fall
+        values = [getattr(r, attr) for r in ok]
+        now, margin = _mean(values), tol + _run_half_width(values)
+        if math.isfinite(base) and not now >= base - margin:  # NaN now counts as a fall
             fails.append(
-                f"{name}: {label} {now:.4f} fell below baseline {base:.4f} - tol {tol:.4f}"
+                f"{name}: {label} {now:.4f} fell below baseline {base:.4f} by more than the two "
+                f"intervals allow ({margin:.4f}: baseline {tol:.4f} + this run's "
+                f"{margin - tol:.4f})"
             )
     if ok[0].device != entry["device"]:
         return fails, [

@@ -1,15 +1,15 @@
-"""``summary.md`` of a run: method x task tables of mean ± std over seeds, command and machine."""
+"""``summary.md`` of a run: method x task tables of the mean over seeds with its 95% interval,
+the significant wins of each method (eval.compare), the command and the machine."""
 
 from __future__ import annotations
 
-import math
 import os
 import platform
-import statistics
 from pathlib import Path
 
 import torch
 
+from eval import compare, stats
 from eval.converged import NOTE as CONVERGED_NOTE
 from eval.converged import cell_mark
 from eval.records import Record, atomic_write_text
@@ -39,14 +39,15 @@ def machine_info(device: str) -> dict:
     return info
 
 
-def mean_std(values: list[float], fmt: str) -> str:
-    """``mean ± sample std`` of the finite values (``mean`` alone for one, ``—`` for none)."""
-    v = [x for x in values if math.isfinite(x)]
-    if not v:
+def mean_interval(values: list[float], fmt: str) -> str:
+    """``mean [low, high]``: the 95% Student-t interval over seeds (:func:`eval.stats.t_interval`);
+    ``mean`` alone for one seed (no interval), ``—`` for none."""
+    mean, low, high = stats.t_interval(values)
+    if mean != mean:  # NaN: no finite value
         return "—"
-    if len(v) == 1:
-        return fmt.format(v[0])
-    return f"{fmt.format(statistics.fmean(v))} ± {fmt.format(statistics.stdev(v))}"
+    if low != low:
+        return fmt.format(mean)
+    return f"{fmt.format(mean)} [{fmt.format(low)}, {fmt.format(high)}]"
 
 
 def table(records: list[Record], attr: str, fmt: str) -> str:
@@ -59,7 +60,7 @@ def table(records: list[Record], attr: str, fmt: str) -> str:
         for t in tasks:
             cell = [r for r in records if r.ok and r.method == m and r.task == t]
             mark = cell_mark(r.converged for r in cell)
-            cells.append(mean_std([getattr(r, attr) for r in cell], fmt) + mark)
+            cells.append(mean_interval([getattr(r, attr) for r in cell], fmt) + mark)
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -83,6 +84,32 @@ def status_lines(records: list[Record]) -> list[str]:
     return lines
 
 
+WIN_METRICS = (("AUC", "auc"), ("CPR", "cpr"), ("CMD", "cmd"))
+
+
+def wins_lines(records: list[Record], alpha: float = 0.05) -> list[str]:
+    """Per measure, each method's significant wins (eval.compare: paired Wilcoxon over shared
+    (task, ablation, seed) cells, Holm over all pairs); nothing claimed without the test."""
+    lines = [
+        f"Paired Wilcoxon signed-rank over shared (task, ablation, seed) cells, Holm-adjusted over "
+        f"all pairs of methods, alpha {alpha} (`python -m eval.compare RUN_DIR --metric M` "
+        "prints every pair)."
+    ]
+    for label, metric in WIN_METRICS:
+        have = compare.cells(records, metric)
+        if len(have) < 2:
+            continue
+        by = compare.wins(compare.compare(records, metric, alpha=alpha))
+        lines.append("")
+        if not by:
+            lines.append(f"- {label}: no method is significantly better than another.")
+            continue
+        for m in sorted(by, key=lambda m: (-len(by[m]), m)):
+            beaten = ", ".join(f"`{x}`" for x in sorted(by[m]))
+            lines.append(f"- {label}: `{m}` beats {len(by[m])}: {beaten}")
+    return lines
+
+
 def summary_markdown(records: list[Record], info: dict) -> str:
     n_ok = sum(r.ok for r in records)
     seeds = sorted({r.seed for r in records})
@@ -93,7 +120,10 @@ def summary_markdown(records: list[Record], info: dict) -> str:
         "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in info.get("machine", {}).items()),
         "",
-        f"{n_ok} of {len(records)} runs ok; seeds {seeds}; cells are mean ± sample std over seeds.",
+        f"{n_ok} of {len(records)} runs ok; seeds {seeds}. Cells: the mean over seeds and its 95% "
+        "Student-t interval [low, high] (one seed: the value, no interval). A seed draws the "
+        "train examples and seeds the method's own randomness; faithfulness is measured on the "
+        "task's fixed held-out split.",
     ]
     if any(r.ok and r.converged is False for r in records):
         parts += ["", CONVERGED_NOTE]
@@ -105,6 +135,7 @@ def summary_markdown(records: list[Record], info: dict) -> str:
         ]
     for title, attr, fmt in MEASURES:
         parts += ["", f"## {title}", "", table(records, attr, fmt)]
+    parts += ["", "## Significant wins", "", *wins_lines(records)]
     status = status_lines(records)
     if status:
         parts += ["", "## Skipped and failed", "", *status]

@@ -39,14 +39,33 @@ def test_baseline_contents(base):
     assert base["schema"] == B.SCHEMA
     ipd = next(e for e in base["entries"] if e["method"] == "ipd")
     assert ipd["auc"] == pytest.approx(0.90) and ipd["seconds"] == pytest.approx(10.0)
-    assert ipd["auc_tol"] == pytest.approx(0.02)  # 2 * std 0.01 is not above the floor
+    # the 95% t half-width of (0.90, 0.91, 0.89): 4.302653 * 0.01 / sqrt(3) = 0.024841
+    assert ipd["auc_tol"] == pytest.approx(0.024841, abs=1e-6)
     assert ipd["cpr_tol"] == pytest.approx(0.05)
     assert ipd["n"] == 16 and ipd["device"] == "cpu" and ipd["n_seeds"] == 3
 
 
 def test_tolerance_grows_with_seed_spread():
     noisy = B.build_baseline(_records(auc=(0.7, 0.9, 0.8)))
-    assert noisy["entries"][0]["auc_tol"] == pytest.approx(2 * 0.1)
+    assert noisy["entries"][0]["auc_tol"] == pytest.approx(4.302653 * 0.1 / 3**0.5, abs=1e-6)
+
+
+def test_replica_with_other_floats_passes_and_a_real_regression_fails(run, base):
+    """Another machine's replica: every value moved by float noise (1e-6 relative, seeded) and
+    its own seeds' spread; it passes. A real regression (AUC down 0.1 on every seed) fails."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    replica = [
+        replace(r, auc=r.auc * (1 + 1e-6 * rng.standard_normal()), cpr=r.cpr * (1 - 1e-6))
+        for r in run
+    ]
+    assert B.check(replica, base)[0] == []
+    spread = [replace(r, auc=r.auc + (-0.03, 0.0, 0.03)[r.seed]) for r in run]  # mean kept
+    assert B.check(spread, base)[0] == []
+    worse = [replace(r, auc=r.auc - 0.1) for r in run]
+    fails = B.check(worse, base)[0]
+    assert len(fails) == 2 and all("more than the two intervals allow" in f for f in fails)
 
 
 def test_check_passes_on_its_own_run_and_small_noise(run, base):

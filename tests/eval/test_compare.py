@@ -78,3 +78,13 @@ def test_cli_prints_the_table_and_refuses_bad_input(planted, tmp_path, capsys):
     assert compare.main([str(tmp_path), "--methods", "better,nope"]) == 2
     assert "nope" in capsys.readouterr().err
     assert compare.main([str(tmp_path / "missing")]) == 2
+
+
+def test_summary_cells_carry_intervals_and_wins_need_the_test(planted):
+    from eval.summary import mean_interval, summary_markdown
+
+    assert mean_interval([1.0, 2.0, 3.0], "{:.3f}") == "2.000 [-0.484, 4.484]"
+    assert mean_interval([0.5], "{:.3f}") == "0.500"  # one seed: no interval
+    text = summary_markdown(planted, {})
+    assert "- AUC: `better` beats" in text and "`reference`" in text
+    assert "`copy-a` beats" not in text and "`copy-b` beats" not in text
