@@ -2,8 +2,10 @@
 
     python -m eval.plots RUN_DIR    # writes RUN_DIR/plots/*.png
 
-ROC and faithfulness curves per task (a line per method, mean and spread over seeds), an AUC
-heatmap (method x task), and runtime and peak memory per method.
+ROC and faithfulness curves per task, one panel per method family (a line per method: the mean
+over seeds with its 95% Student-t band, eval.stats; the run's leader on the measure dashed in
+black in every panel for reference; legends below the panels, off the data), an AUC heatmap
+(method x task), and runtime and peak memory per method (bars: mean, 95% bootstrap interval).
 """
 
 from __future__ import annotations
@@ -22,9 +24,94 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from eval import stats  # noqa: E402
 from eval.records import CURVES, Curves, read_curves, read_records  # noqa: E402
 
 FPR_GRID = np.linspace(0, 1, 101)
+
+# Panels of the curve plots: a method's family by key (plots read records only, never the
+# registry); a key not listed (a plugin's) joins "other".
+FAMILIES = {
+    "interpolated-patch descent": (
+        "ipd",
+        "ipd-attn-only",
+        "ipd-classic",
+        "ipd-hier",
+        "ipd-neg",
+        "ipd-pos",
+        "ipd-sweep",
+    ),
+    "attribution (gradients)": ("eap", "eap-pos", "eap-ig", "eap-ig-act", "ieg"),
+    "patching": ("acdc", "activation-patching", "activation-patching-pos"),
+    "mask learning": ("sp", "edge-pruning", "ugs"),
+    "baseline": ("random",),
+}
+FAMILY_OF = {m: f for f, ms in FAMILIES.items() for m in ms}
+
+
+def family(method: str) -> str:
+    return FAMILY_OF.get(method, "other")
+
+
+def mean_band(values: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Per ``x``: the mean of ``y`` over seeds and its 95% t-interval (low = high = mean for one
+    seed)."""
+    rows = []
+    for xv, g in values.groupby(x, sort=True):
+        mean, low, high = stats.t_interval(g[y].tolist())
+        if low != low:
+            low = high = mean
+        rows.append((xv, mean, low, high))
+    return pd.DataFrame(rows, columns=[x, "mean", "low", "high"])
+
+
+def family_panels(
+    df: pd.DataFrame, x: str, y: str, label_of, leader: str | None, title: str, **line
+):
+    """A figure with one panel per method family present in ``df`` (a line and band per
+    method, ``leader`` dashed black in every panel)."""
+    fams = sorted(
+        {family(m) for m in df.method},
+        key=lambda f: list(FAMILIES).index(f) if f in FAMILIES else len(FAMILIES),
+    )
+    ncol = min(3, len(fams))
+    nrow = -(-len(fams) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 4.4 * nrow), squeeze=False)
+    palette = plt.get_cmap("tab10")
+    for ax, fam in zip(axes.flat, fams, strict=False):
+        methods = sorted(m for m in df.method.unique() if family(m) == fam)
+        if leader is not None and leader not in methods:
+            band = mean_band(df[df.method == leader], x, y)
+            ax.plot(
+                band[x],
+                band["mean"],
+                color="black",
+                ls="--",
+                lw=1.2,
+                label=f"{label_of(leader)} (leader)",
+                **line,
+            )
+        for i, m in enumerate(methods):
+            band = mean_band(df[df.method == m], x, y)
+            color = palette(i % 10)
+            ax.plot(band[x], band["mean"], color=color, label=label_of(m), **line)
+            ax.fill_between(
+                band[x],
+                band["low"],
+                band["high"],
+                color=color,
+                alpha=0.2,
+                lw=0,
+                **({"step": "post"} if line.get("drawstyle") else {}),
+            )
+        ax.set_title(fam)
+        ax.legend(
+            loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8, ncol=1, frameon=False
+        )
+    for ax in list(axes.flat)[len(fams) :]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    return fig, axes
 
 
 def shown(name: str) -> str:
@@ -80,24 +167,53 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _leader(scores: pd.Series, task: str) -> str | None:
+    """The method with the highest mean ``scores`` on ``task`` (None without one)."""
+    on = scores[[t == task for _, t in scores.index]].dropna()
+    return None if on.empty else on.idxmax()[0]
+
+
 def plot_roc(df: pd.DataFrame, aucs: pd.Series, task: str, out: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    d = df[df.task == task].copy()
-    d["method"] = [shown(f"{m} (AUC {aucs.get((m, task), np.nan):.3f})") for m in d.method]
-    sns.lineplot(d, x="fpr", y="tpr", hue="method", errorbar="sd", drawstyle="steps-post", ax=ax)
-    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-    ax.set(title=f"Edge ROC: {task}", xlabel="false positive rate", ylabel="true positive rate")
-    ax.set_ylim(-0.02, 1.02)
+    d = df[df.task == task]
+
+    def label(m: str) -> str:
+        return shown(f"{m} (AUC {aucs.get((m, task), np.nan):.3f})")
+
+    fig, axes = family_panels(
+        d,
+        "fpr",
+        "tpr",
+        label,
+        _leader(aucs, task),
+        f"Edge ROC: {task} (mean, 95% band)",
+        drawstyle="steps-post",
+    )
+    for ax in axes.flat:
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+        ax.set(xlabel="false positive rate", ylabel="true positive rate", ylim=(-0.02, 1.02))
     return _save(fig, out / f"roc_{task}.png")
 
 
-def plot_faithfulness(df: pd.DataFrame, task: str, out: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    d = df[df.task == task].assign(method=lambda f: f.method.map(shown))
-    sns.lineplot(d, x="percent", y="faithfulness", hue="method", marker="o", errorbar="sd", ax=ax)
-    ax.axhline(1, color="grey", lw=0.8, ls="--")
-    ax.set_xscale("log")
-    ax.set(title=f"Faithfulness: {task}", xlabel="edges kept (%)", ylabel="normalised metric")
+def plot_faithfulness(df: pd.DataFrame, cprs: pd.Series, task: str, out: Path) -> Path:
+    d = df[df.task == task]
+
+    def label(m: str) -> str:
+        return shown(f"{m} (CPR {cprs.get((m, task), np.nan):.3f})")
+
+    fig, axes = family_panels(
+        d,
+        "percent",
+        "faithfulness",
+        label,
+        _leader(cprs, task),
+        f"Faithfulness: {task} (held-out; mean, 95% band)",
+        marker="o",
+        ms=3,
+    )
+    for ax in axes.flat:
+        ax.axhline(1, color="grey", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.set(xlabel="edges kept (%)", ylabel="normalised metric")
     return _save(fig, out / f"faithfulness_{task}.png")
 
 
@@ -111,15 +227,24 @@ def plot_auc_heatmap(ok: pd.DataFrame, out: Path) -> Path:
 
 
 def _bars(ok: pd.DataFrame, panels: list[tuple[str, str]], log: bool, path: Path) -> Path:
-    ok = ok.assign(task=ok.task.map(shown))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
-    for ax, (col, label) in zip(axes[0], panels, strict=True):
+    """Horizontal bars, a row per method and a colour per task (legend right of the panels)."""
+    ok = ok.assign(task=ok.task.map(shown)).sort_values(["method", "task"])
+    n_methods = ok.method.nunique()
+    height = 1.5 + 0.32 * n_methods * max(1, ok.task.nunique()) ** 0.5
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels) + 2, height), squeeze=False)
+    for i, (ax, (col, label)) in enumerate(zip(axes[0], panels, strict=True)):
         if ok[col].notna().any():
-            sns.barplot(ok, x="method", y=col, hue="task", errorbar="sd", ax=ax)
-        ax.set(ylabel=label, title=label)
-        ax.tick_params(axis="x", rotation=30)
+            sns.barplot(
+                ok, y="method", x=col, hue="task", errorbar=("ci", 95), seed=0, ax=ax, orient="h"
+            )
+        ax.set(xlabel=label, ylabel="", title=label)
         if log:
-            ax.set_yscale("log")
+            ax.set_xscale("log")
+        if ax.get_legend() is not None:
+            if i == len(panels) - 1:
+                sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+            else:
+                ax.get_legend().remove()
     return _save(fig, path)
 
 
@@ -172,13 +297,14 @@ def make_plots(run_dir: str | Path) -> list[Path]:
         c for c in checked_curves(run_dir) if (c.method, c.task, c.ablation, c.seed) in ok_keys
     ]
     aucs = ok.groupby(["method", "task"]).auc.mean()
+    cprs = ok.groupby(["method", "task"]).cpr.mean()
     roc, faith = roc_frame(curves), faithfulness_frame(curves)
     files = []
     for task in sorted(ok.task.unique()):
         if not roc.empty and (roc.task == task).any():
             files.append(plot_roc(roc, aucs, task, out))
         if not faith.empty and (faith.task == task).any():
-            files.append(plot_faithfulness(faith, task, out))
+            files.append(plot_faithfulness(faith, cprs, task, out))
     files.append(plot_auc_heatmap(ok, out))
     files.append(plot_runtime(ok, out))
     files.append(plot_memory(ok, out))
