@@ -137,9 +137,11 @@ def mib_nodes(graph: EdgeGraph) -> list[str]:
 
 
 def supports_mib(graph: EdgeGraph) -> bool:
-    """Whether MIB's format can describe ``graph`` (q/k/v split, no positions, with MLPs)."""
+    """Whether MIB's format can describe ``graph``: q/k/v split, no positions, and the model's
+    MLPs in the graph if it has any (an attention-only model's file lists no MLP node or edge;
+    EAP-IG's reader loads it with those edges absent, score 0 and not in the graph)."""
     c = graph.config
-    return c.split_qkv and c.positions is None and c.include_mlp and graph.has_mlp
+    return c.split_qkv and c.positions is None and (c.include_mlp or not graph.has_mlp)
 
 
 def graph_cfg(graph: EdgeGraph, d_model: int) -> dict:
@@ -152,9 +154,19 @@ def graph_cfg(graph: EdgeGraph, d_model: int) -> dict:
     }
 
 
-def graph_of_cfg(cfg: dict) -> EdgeGraph:
-    """The graph EAP-IG's ``Graph.from_model(cfg)`` builds, as ours."""
-    return EdgeGraph(cfg["n_layers"], cfg["n_heads"], True, parallel=cfg["parallel_attn_mlp"])
+def graph_of_cfg(cfg: dict, has_mlp: bool = True) -> EdgeGraph:
+    """The graph EAP-IG's ``Graph.from_model(cfg)`` builds, as ours (without its MLPs for an
+    attention-only model)."""
+    return EdgeGraph(cfg["n_layers"], cfg["n_heads"], has_mlp, parallel=cfg["parallel_attn_mlp"])
+
+
+def _names_mlp(names) -> bool:
+    """Whether any of the MIB node or edge names mentions an MLP (``m3``)."""
+    for name in names:
+        for part in str(name).replace("<", "->").split("->"):
+            if len(part) > 1 and part[0] == "m" and part[1:].isdigit():
+                return True
+    return False
 
 
 # ----- which circuit a file marks ---------------------------------------------------------
@@ -351,11 +363,11 @@ def read_mib(path) -> MibFile:
     if missing:
         raise _fail(path, f"not an MIB circuit file: no {', '.join(map(repr, missing))}")
     cfg = check_cfg(path, d["cfg"])
-    graph = graph_of_cfg(cfg)
     nodes, edges = d["nodes"], d["edges"]
     for key, v in (("nodes", nodes), ("edges", edges)):
         if not isinstance(v, dict):
             raise _fail(path, f"{key!r} must be an object, got {type(v).__name__}")
+    graph = graph_of_cfg(cfg, has_mlp=_names_mlp(nodes) or _names_mlp(edges))
     node_names = _ours(path, nodes, _node_ours, "nodes")
     known_nodes = {_node_ours(n) for n in mib_nodes(graph)}
     for name, value in nodes.items():
