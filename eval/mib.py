@@ -565,6 +565,7 @@ def export_submission(run_dir, out, method=None, seed=None, kind="scores", log=p
     if method is not None and not records:
         raise NoMibCounterpart(f"no finished {method!r} run in {run_dir}")
     written: list[Path] = []
+    todo: list[tuple[Path, dict]] = []
     chosen: dict[tuple[str, str], object] = {}
     for r in sorted(records, key=lambda r: (r.method, r.task, r.seed)):
         if seed is None or r.seed == seed:
@@ -585,14 +586,17 @@ def export_submission(run_dir, out, method=None, seed=None, kind="scores", log=p
             raise _fail(src, "its edges are not those of the run's scores")
         s = scores.double().numpy()
         if kind == "scores":
-            written.append(write_mib(folder / SCORES_FILE, f.graph, f.cfg["d_model"], s,
-                                     f.in_graph))
+            todo.append((folder / SCORES_FILE, mib_dict(f.graph, f.cfg["d_model"], s, f.in_graph)))
         else:
             for frac in MIB_FRACTIONS:
                 mask = top_mask(f.graph, s, frac, r.signed)
-                written.append(write_mib(folder / circuit_file_name(frac), f.graph,
-                                         f.cfg["d_model"], s, mask, write_scores=False))
-        log(f"wrote {folder} ({m}, {task}, seed {r.seed})")
+                d = mib_dict(f.graph, f.cfg["d_model"], s, mask, write_scores=False)
+                todo.append((folder / circuit_file_name(frac), d))
+        log(f"{folder} <- {m} on {task}, seed {r.seed}")
+    for path, d in todo:  # every file checked and built before the first is written
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(d))
+        written.append(path)
     return written
 
 
