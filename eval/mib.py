@@ -196,7 +196,9 @@ def _as_mask(graph: EdgeGraph, in_graph) -> np.ndarray:
     names = set(in_graph)
     unknown = names - set(graph.edge_names)
     if unknown:
-        raise MibFormatError(f"{len(unknown)} in_graph edges not in the graph, e.g. {sorted(unknown)[:3]}")
+        raise MibFormatError(
+            f"{len(unknown)} in_graph edges not in the graph, e.g. {sorted(unknown)[:3]}"
+        )
     return np.array([n in names for n in graph.edge_names], dtype=bool)
 
 
@@ -394,7 +396,8 @@ def read_mib(path) -> MibFile:
     for i, n in enumerate(names):
         v = by_ours[n]
         if not isinstance(v, dict):
-            raise _fail(path, f"edge {to_mib_edge(n)!r} is {v!r}, not {{\"score\": ..., \"in_graph\": ...}}")
+            want = '{"score": ..., "in_graph": ...}'
+            raise _fail(path, f"edge {to_mib_edge(n)!r} is {v!r}, not {want}")
         s, k = v.get("score"), v.get("in_graph")
         if not _is_number(s) or not math.isfinite(s):
             raise _fail(path, f"edge {to_mib_edge(n)!r} has score {s!r}; it needs a finite number")
@@ -413,7 +416,8 @@ def load_mib(path) -> dict:
 def read_mib_edges(path, in_graph_only: bool = False) -> list[str]:
     """The edges of an MIB file in our names (those marked ``in_graph`` when asked)."""
     f = read_mib(path)
-    return [n for n, k in zip(f.graph.edge_names, f.in_graph, strict=True) if k or not in_graph_only]
+    pairs = zip(f.graph.edge_names, f.in_graph, strict=True)
+    return [n for n, k in pairs if k or not in_graph_only]
 
 
 def mib_scores(d: dict, graph: EdgeGraph) -> np.ndarray:
@@ -506,9 +510,9 @@ def import_file(path, task_key: str, n=None, seed=0, ablation=None, signed=False
     from tasks.base import get_task
 
     f = read_mib(path)
+    ranked_by = "in_graph circuit" if f.circuit_only else ("score" if signed else "|score|")
     out = {"file": str(f.path), "task": task_key, "n_edges": f.graph.n_edges,
-           "n_in_graph": int(f.in_graph.sum()),
-           "ranked_by": "in_graph circuit" if f.circuit_only else ("score" if signed else "|score|")}
+           "n_in_graph": int(f.in_graph.sum()), "ranked_by": ranked_by}
     reason = get_task(task_key).unavailable_reason()
     if reason is None:
         try:
