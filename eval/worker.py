@@ -181,13 +181,18 @@ def save_found(job: Job, out: str | Path, outcome: Outcome) -> None:
             write_found(
                 out, job.method, job.task, job.seed, outcome.edges, outcome.scores, outcome.trace
             )
-            export_run(  # eval.mib: the scores as an MIB circuit file
-                out, job.method, job.task, job.seed, outcome.graph, outcome.d_model,
-                outcome.scores, outcome.trace,
-            )
         except Exception as exc:  # the measures stand; the record says what was not kept
             traceback.print_exc()
             outcome.record.status = f"error: scores or trace not saved: {one_line(exc)}"
+        try:
+            export_run(  # eval.mib: the scores as an MIB circuit file, its circuit marked
+                out, job.method, job.task, job.seed, outcome.graph, outcome.d_model,
+                outcome.scores, outcome.trace, outcome.truth, outcome.record.signed,
+            )
+        except Exception as exc:
+            traceback.print_exc()
+            if outcome.record.ok:  # keep an earlier error (NaN scores fail the evaluator too)
+                outcome.record.status = f"error: MIB file not written: {one_line(exc)}"
         try:
             save_run_circuits(out, job, outcome)
         except Exception as exc:
