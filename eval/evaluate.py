@@ -116,10 +116,10 @@ class Curve:
 
 
 def ties_of(problem: Problem) -> metrics.Ties:
-    """The tie rule of scores found on ``problem``: its model's dtype, floored by its metric's
-    clean-ablated gap (:class:`eval.metrics.Ties`)."""
+    """The tie rule of scores found on ``problem``: its model's dtype (or its task's own
+    tolerance), floored by its metric's clean-ablated gap (:class:`eval.metrics.Ties`)."""
     gap = abs(problem.metric_clean - problem.metric_ablated) if problem.has_signal else 0.0
-    return metrics.Ties(problem.model.dtype, gap if math.isfinite(gap) else 0.0)
+    return metrics.Ties(problem.model.dtype, gap if math.isfinite(gap) else 0.0, problem.tie_rtol)
 
 
 def faithfulness_curves(

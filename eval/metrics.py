@@ -24,21 +24,22 @@ from sklearn import metrics as skm
 FRACTIONS: tuple[float, ...] = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 
-# Ties below float precision (the verdicts convention; docs/conventions.md). Two scores whose
-# difference is below ``TIE_RTOL[dtype] * scale`` are no order: another machine's kernels,
-# thread count or dtype can flip them. ``scale`` is max|score|, floored by the task metric's
-# clean-ablated gap when the evaluator knows it (a method whose every score is residue, e.g. a
-# gradient that is exactly 0 at the clean input, must not be ranked by that residue).
-# Measured on eap (tracr tasks, float32 vs float64, 1 vs 2 threads; scripts/tie_tolerance.py):
-# float32 puts 9e-13 of the largest score on two true edges of tracr-reverse where float64 puts
-# 3e-21, and its small real scores are off by up to 2.5e-6 of the largest (1.0e-5 vs 7.8e-6), so
-# any tolerance below ~1e-5 lets the dtype decide the AUC. 2**-14 (6.1e-5, 512 float32 ulps) is
-# the finest power of two at which every case agrees across dtypes and threads, with a 25x margin
-# over the measured float32 error. Scores computed in float64 use float32's tolerance (never a
-# finer one), so a method ranks alike in both dtypes; 16-bit dtypes use 8 ulps of their own.
+# Ties below float precision (README "Conventions"). Two scores whose difference is below
+# ``rtol * scale`` are no order: another machine's kernels, thread count or dtype can flip them.
+# ``scale`` is max|score|, floored by the task metric's clean-ablated gap when the evaluator
+# knows it (a method whose every score is residue, e.g. a gradient that is exactly 0 at the clean
+# input, must not be ranked by that residue). ``rtol`` is the compute dtype's (below) unless the
+# task declares its own (``Task.tie_rtol``: compiled tracr models, 2**-14, measured there).
+# Default 2**-20 (9.5e-7, 8 float32 ulps at the largest score): it ties the residue measured on
+# eap (1e-12 of the largest score in float32 where float64 has 3e-21 or exact 0) and keeps the
+# order of a real model's dense small scores: on MIB's published EAP-IG scores for IOI on GPT-2
+# small (32,491 edges) the AUC moves by 2e-5 (0.87046 -> 0.87048), where 2**-14 would tie 74% of
+# the edges and move it by 0.0025 (scripts/tie_tolerance.py measures both). Scores computed in
+# float64 use float32's tolerance (never a finer one), so a method ranks alike in both dtypes;
+# 16-bit dtypes use 8 ulps of their own.
 TIE_RTOL: dict[str, float] = {
-    "float64": 2.0**-14,
-    "float32": 2.0**-14,
+    "float64": 2.0**-20,
+    "float32": 2.0**-20,
     "float16": 2.0**-7,
     "bfloat16": 2.0**-4,
 }
@@ -48,13 +49,17 @@ TIE_RTOL: dict[str, float] = {
 class Ties:
     """When two scores are a tie: ``dtype`` the scores were computed in (a torch or numpy dtype
     or its name), ``scale`` an absolute floor under max|score| (the evaluator passes the task
-    metric's |clean - ablated| gap). The default, float32 and no floor, suits stored scores."""
+    metric's |clean - ablated| gap), ``task_rtol`` a task's own tolerance (replaces the dtype's).
+    The default, float32 and no floor, suits stored scores."""
 
     dtype: object = "float32"
     scale: float = 0.0
+    task_rtol: float | None = None
 
     @property
     def rtol(self) -> float:
+        if self.task_rtol is not None:
+            return self.task_rtol
         name = str(self.dtype).removeprefix("torch.")
         if name not in TIE_RTOL:
             raise ValueError(

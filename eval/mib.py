@@ -73,7 +73,12 @@ MIB_MODELS = {
 }
 MIB_TASKS = {"ioi": "ioi"}  # our task -> MIB's (MIB has ioi, mcqa, arithmetic_*, arc_*)
 MIB_TASK_NAMES = (
-    "ioi", "mcqa", "arithmetic_addition", "arithmetic_subtraction", "arc_easy", "arc_challenge"
+    "ioi",
+    "mcqa",
+    "arithmetic_addition",
+    "arithmetic_subtraction",
+    "arc_easy",
+    "arc_challenge",
 )
 CFG_TYPES = {"n_layers": int, "n_heads": int, "parallel_attn_mlp": bool, "d_model": int}
 
@@ -265,8 +270,16 @@ def run_circuit(graph: EdgeGraph, scores, trace=None, truth=None, signed: bool =
 
 
 def export_run(
-    folder, method: str, task: str, seed: int, graph: EdgeGraph, d_model: int, scores,
-    trace=None, truth=None, signed: bool = False,
+    folder,
+    method: str,
+    task: str,
+    seed: int,
+    graph: EdgeGraph,
+    d_model: int,
+    scores,
+    trace=None,
+    truth=None,
+    signed: bool = False,
 ) -> Path | None:
     """Write one run's scores as ``<folder>/mib/<run>.json`` with its circuit marked
     (:func:`run_circuit`). None (nothing written) for a graph MIB's format can't describe."""
@@ -378,7 +391,7 @@ def read_mib(path) -> MibFile:
         if not isinstance(value, dict) or not isinstance(value.get("in_graph"), bool):
             raise _fail(
                 path,
-                f"node {name!r} is {value!r}; EAP-IG's reader needs {{\"in_graph\": true|false}}",
+                f'node {name!r} is {value!r}; EAP-IG\'s reader needs {{"in_graph": true|false}}',
             )
     edge_names = _ours(path, edges, from_mib_edge, "edges")
     by_ours = {o: edges[m] for m, o in edge_names.items()}
@@ -444,8 +457,11 @@ def mib_scores(d: dict, graph: EdgeGraph) -> np.ndarray:
 
 
 def _check_task_graph(f: MibFile, graph: EdgeGraph, d_model: int | None, task_key: str) -> None:
-    want = {"n_layers": graph.n_layers, "n_heads": graph.n_heads,
-            "parallel_attn_mlp": bool(graph.parallel)}
+    want = {
+        "n_layers": graph.n_layers,
+        "n_heads": graph.n_heads,
+        "parallel_attn_mlp": bool(graph.parallel),
+    }
     if d_model is not None:
         want["d_model"] = int(d_model)
     diff = {k: (f.cfg[k], v) for k, v in want.items() if f.cfg[k] != v}
@@ -465,8 +481,13 @@ def _truth(task, graph: EdgeGraph, ablation: str, path) -> np.ndarray | None:
 
 
 def evaluate_file(
-    path, task_key: str, n: int | None = None, seed: int = 0, ablation=None,
-    signed: bool = False, device: str = "cpu",
+    path,
+    task_key: str,
+    n: int | None = None,
+    seed: int = 0,
+    ablation=None,
+    signed: bool = False,
+    device: str = "cpu",
 ):
     """Evaluate an MIB file on ``task_key`` with our evaluator, on the task's held-out split as
     a benchmark run is (loads the task's model); returns the Evaluation."""
@@ -511,8 +532,13 @@ def import_file(path, task_key: str, n=None, seed=0, ablation=None, signed=False
 
     f = read_mib(path)
     ranked_by = "in_graph circuit" if f.circuit_only else ("score" if signed else "|score|")
-    out = {"file": str(f.path), "task": task_key, "n_edges": f.graph.n_edges,
-           "n_in_graph": int(f.in_graph.sum()), "ranked_by": ranked_by}
+    out = {
+        "file": str(f.path),
+        "task": task_key,
+        "n_edges": f.graph.n_edges,
+        "n_in_graph": int(f.in_graph.sum()),
+        "ranked_by": ranked_by,
+    }
     reason = get_task(task_key).unavailable_reason()
     if reason is None:
         try:
@@ -654,15 +680,20 @@ def _export(args) -> int:
         return 2
     try:
         written = export_submission(
-            run_dir, args.out, args.method, args.seed, args.kind,
+            run_dir,
+            args.out,
+            args.method,
+            args.seed,
+            args.kind,
             log=lambda m: print(m, file=sys.stderr),
         )
     except (FileNotFoundError, MibFormatError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if not written:
-        print(f"error: nothing in {run_dir} has an MIB counterpart; nothing written",
-              file=sys.stderr)
+        print(
+            f"error: nothing in {run_dir} has an MIB counterpart; nothing written", file=sys.stderr
+        )
         return 2
     print(f"{len(written)} files under {args.out}")
     return 0

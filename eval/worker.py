@@ -144,9 +144,7 @@ def _run(job: Job, out: Outcome, isolated: bool) -> None:
         truth = graph.edge_mask(task.ground_truth(graph, job.ablation)).bool().numpy()
         rec.n_true_edges = int(truth.sum())
         if rec.n_true_edges == 0:  # every score would be "right": AUC undefined, not a result (D10)
-            raise ValueError(
-                f"task {job.task!r} has an empty ground truth under {job.ablation!r}"
-            )
+            raise ValueError(f"task {job.task!r} has an empty ground truth under {job.ablation!r}")
     else:
         rec.note = task.no_truth_note or "the task has no ground truth: edge recovery not scored"
     out.truth = truth  # the evaluator's and the circuit files' only
@@ -186,8 +184,16 @@ def save_found(job: Job, out: str | Path, outcome: Outcome) -> None:
             outcome.record.status = f"error: scores or trace not saved: {one_line(exc)}"
         try:
             export_run(  # eval.mib: the scores as an MIB circuit file, its circuit marked
-                out, job.method, job.task, job.seed, outcome.graph, outcome.d_model,
-                outcome.scores, outcome.trace, outcome.truth, outcome.record.signed,
+                out,
+                job.method,
+                job.task,
+                job.seed,
+                outcome.graph,
+                outcome.d_model,
+                outcome.scores,
+                outcome.trace,
+                outcome.truth,
+                outcome.record.signed,
             )
         except Exception as exc:
             traceback.print_exc()

@@ -79,8 +79,10 @@ def main(old_dir: str, new_dir: str) -> None:
         )
         s = stepwise_cpr(problem, scores, a.signed)
         steps.append(f"| {m} | {t} | " + " | ".join(f"{x:.3f}" for x in [*s, b.cpr]) + " |")
-    print("| method | task | CPR A -> B -> C | CMD A -> B -> C | AUC old -> new | auc_pareto "
-          "| auroc_mib |\n|---|---|---|---|---|---|---|")
+    print(
+        "| method | task | CPR A -> B -> C | CMD A -> B -> C | AUC old -> new | auc_pareto "
+        "| auroc_mib |\n|---|---|---|---|---|---|---|"
+    )
     print("\n".join(cells))
     print("\n| method | task | old | + floor sizes | + pruning | + ties averaged (= B) |")
     print("|---|---|---|---|---|---|")

@@ -38,6 +38,7 @@ class Problem:
     ablation: AblatedSources
     metric: Callable[[Tensor, TaskData], Tensor]
     divergence: Callable[[Tensor, Tensor, TaskData], Tensor]
+    tie_rtol: float | None = None  # the task's tie tolerance (Task.tie_rtol; eval.metrics.Ties)
 
     def __post_init__(self) -> None:
         # unembed only the positions the metric reads (every metric reads answer positions)
@@ -57,7 +58,7 @@ class Problem:
         abl = model.ablate(
             ablation, data.clean, data.corrupted, data.reference, data.attention_mask
         )
-        return cls(model, data, abl, task.metric, task.divergence)
+        return cls(model, data, abl, task.metric, task.divergence, task.tie_rtol)
 
     @property
     def n_edges(self) -> int:

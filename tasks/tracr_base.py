@@ -109,6 +109,11 @@ class TracrTask(Task):
     GROUND_TRUTH: ClassVar[tuple[GTEdge, ...]] = ()
     ablations: ClassVar[tuple[str, ...]] = ("zero", "resample")
     default_ablation: ClassVar[str] = "zero"  # as in the ACDC paper's tracr experiments
+    # Compiled weights saturate softmaxes: float32 underflows where float64 keeps 1.6e-5 of the
+    # largest score (eap on tracr-reverse/zero), and its small scores are off by up to 2.5e-6 of
+    # it; 2**-14 is the finest power of two at which float32 and float64 rank alike on every
+    # shipped tracr task (scripts/tie_tolerance.py).
+    tie_rtol: ClassVar[float | None] = 2.0**-14
     per_position: ClassVar[bool] = True
 
     def __init__(self) -> None:
