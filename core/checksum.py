@@ -33,6 +33,18 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+_digests: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256
+
+
+def cached_sha256(path: str | Path) -> str:
+    """:func:`sha256_file`, computed once per (path, size, mtime) in this process."""
+    st = Path(path).stat()
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _digests:
+        _digests[key] = sha256_file(path)
+    return _digests[key]
+
+
 def sidecar(path: str | Path) -> Path:
     path = Path(path)
     return path.with_name(path.name + SUFFIX)

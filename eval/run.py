@@ -66,6 +66,7 @@ class Plan:
     command: str = ""
     jobs: list[Job] = field(default_factory=list)  # to run now (on --resume: the unfinished)
     n_jobs: int = 0  # all jobs of the run
+    specs: dict[str, dict] = field(default_factory=dict)  # configured tasks (files, --model)
     kept: resume.Resumed | None = None  # --resume: what finished before
     lock: FolderLock | None = None
 
@@ -260,6 +261,7 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
         baseline=baseline,
         write_baseline=args.write_baseline,
         command="python -m eval.run " + shlex.join(argv),
+        specs={k: v for k, v in file_specs.items() if k in task_keys and k not in skipped},
     )
     plan.jobs = [
         Job(m, t, s, ablations[t], ns[t], device, plan.plugins, args.threads, file_specs.get(t))

@@ -27,6 +27,7 @@ runner leaves the recovery columns empty with a note saying why.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -97,6 +98,67 @@ SHIPPED_MODELS: dict[str, Callable[[str], object]] = {
     "tracr-reverse": _tracr("reverse"),
     "tracr-proportion": _tracr("proportion"),
 }
+
+
+def _shipped_weights(name: str) -> Path:
+    """The weights file of a shipped model."""
+    if name == "induction":
+        from tasks.induction.model import CHECKPOINT
+
+        return CHECKPOINT
+    from tasks.tracr_programs import WEIGHTS_DIR
+
+    return WEIGHTS_DIR / f"{name.removeprefix('tracr-')}.safetensors"
+
+
+def _hf_weight_files(name: str) -> list[Path]:
+    """The config and weight files of a local folder or a cached hub model (none cached: [])."""
+    names = [f for alts in HF_NEEDS.values() for files in alts for f in files]
+    if Path(name).is_dir():
+        found = [Path(name, f) for f in names if Path(name, f).is_file()]
+        found += sorted(Path(name).glob("*.safetensors")) + sorted(Path(name).glob("*.bin"))
+        return sorted(set(found))
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return []
+    paths = [try_to_load_from_cache(name, f) for f in names]
+    return sorted({Path(p) for p in paths if isinstance(p, str) and Path(p).is_file()})
+
+
+def model_digest(name: str) -> str | None:
+    """A sha256 over the model's weight (and config) files: what resume compares, so that a run
+    never mixes records of two versions of a model; None when no file is found locally."""
+    from core.checksum import cached_sha256
+
+    if name in SHIPPED_MODELS:
+        path = _shipped_weights(name)
+        return cached_sha256(path) if path.is_file() else None
+    files = _hf_weight_files(name)
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.name}:{cached_sha256(f)}\n".encode())
+    return h.hexdigest()
+
+
+def fingerprint(spec: dict) -> dict:
+    """What determines a file task's records besides the run's flags: the content hash of its
+    data and ground-truth files, the metric, the model and its weights' digest (checked by
+    ``--resume``: a replaced data file or a changed ``--metric``/``--truth`` is refused)."""
+    from core.checksum import cached_sha256
+
+    s = FileTaskSpec.from_dict(spec)
+    return {
+        "data": s.path,
+        "data_sha256": cached_sha256(s.path),
+        "truth": s.truth,
+        "truth_sha256": None if s.truth is None else cached_sha256(s.truth),
+        "metric": s.metric,
+        "model": s.model,
+        "model_sha256": model_digest(s.model),
+    }
 
 
 def model_unavailable_reason(name: str) -> str | None:
@@ -448,6 +510,7 @@ def expand_task_files(
             "or a local path)"
         )
     specs, keys = {}, []
+    file_keys = distinct_keys([_absolute(f) for f in files])
     for entry in entries:
         if entry not in files:
             keys.append(entry)
@@ -457,8 +520,40 @@ def expand_task_files(
             _absolute(model) if Path(model).exists() else model,
             metric or DEFAULT_METRIC,
             None if truth is None else _absolute(truth),
+            key=file_keys[_absolute(entry)],
         )
+        if spec.task_key in specs:  # the same file named twice: one task
+            continue
         key = register_file_task(spec)
         specs[key] = spec.to_dict()
         keys.append(key)
     return ",".join(keys), specs
+
+
+def _stem_key(parts: tuple[str, ...]) -> str:
+    return "file-" + re.sub(r"[^A-Za-z0-9_.-]", "_", "-".join(parts))
+
+
+def _candidates(path: str) -> list[str]:
+    """Keys of ``path`` from the least to the most specific: its stem, then with one parent
+    folder more each time, last the whole path with the file's suffix."""
+    p = Path(path)
+    folders = p.parent.parts[1:]  # without the root "/"
+    keys = [_stem_key((*folders[len(folders) - d :], p.stem)) for d in range(len(folders) + 1)]
+    return [*keys, _stem_key((*folders, p.name))]
+
+
+def distinct_keys(paths: list[str]) -> dict[str, str]:
+    """A task key per file path: ``file-<stem>``, or, when two different files share a stem
+    (``a/pairs.csv``, ``b/pairs.csv``), ``file-<folder>-<stem>`` with as many parent folders as
+    tell them apart (records of two files never share a task key)."""
+    unique = list(dict.fromkeys(paths))
+    cands = {p: _candidates(p) for p in unique}
+    out: dict[str, str] = {}
+    for path in unique:
+        others = [cands[q] for q in unique if q != path]
+        for level, key in enumerate(cands[path]):
+            if all(level >= len(o) or o[level] != key for o in others):
+                break
+        out[path] = key
+    return out
