@@ -203,12 +203,9 @@ def prepare_out(out: str | None, overwrite: bool, resuming: bool = False) -> Pat
 
 def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
     """Validate every input and resolve keys (UsageError, UnknownKeyError, BaselineError)."""
-    if args.seeds < 1:
-        raise UsageError(f"--seeds must be at least 1, got {args.seeds}")
+    _check_sizes(args)
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
-    if args.n is not None and args.n < 1:
-        raise UsageError(f"--n must be at least 1, got {args.n}")
     out_arg = _out_arg(args)
     executor = _executor(args)
     if args.write_baseline:
@@ -244,6 +241,8 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
             reason = f"no ground truth under {ablations[key]} ablation (has: {has})"
         if reason:
             skipped[key] = reason
+        elif args.n is None and getattr(task, "size_note", None) and task.size_note():
+            print(f"note: {task.size_note()}", file=sys.stderr)
     preflight.check_n([k for k in task_keys if k not in skipped], ns, limits)  # D5
     plan = Plan(
         method_keys,
@@ -273,6 +272,18 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
     plan.n_jobs = len(plan.jobs)
     claim_out(plan, out_arg, args)
     return plan
+
+
+def _check_sizes(args: argparse.Namespace) -> None:
+    """--seeds and --n within core.limits (an absurd size is refused, not run out of memory)."""
+    from core.limits import MAX_N, MAX_SEEDS, SizeError, check_size
+
+    try:
+        check_size("--seeds", args.seeds, MAX_SEEDS)
+        if args.n is not None:
+            check_size("--n", args.n, MAX_N)
+    except SizeError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _out_arg(args: argparse.Namespace) -> str | None:

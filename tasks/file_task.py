@@ -18,8 +18,10 @@ of different lengths are right-padded and carry an ``attention_mask``; the metri
 logits at the last real token of each clean prompt.
 
 Splits: a third of the rows (seeded, :func:`tasks.splits.pool_split`) is held out; methods see
-the other two thirds (``--n`` of them, default all) and circuits are scored on the held-out
-rows, as for every task (MIB's protocol).
+the other two thirds (``--n`` of them, default all up to DEFAULT_N) and circuits are scored on
+the held-out rows (the first HELDOUT_MAX of them), as for every task (MIB's protocol). Memory
+grows with the examples held, not with the file: a large file runs on DEFAULT_N train rows
+unless ``--n`` asks for more.
 
 Without a ground truth the task is faithfulness-only: ``has_ground_truth`` is False and the
 runner leaves the recovery columns empty with a note saying why.
@@ -43,6 +45,12 @@ from tasks.pair_metrics import DEFAULT_METRIC, get_pair_metric
 from tasks.readers import PairFile, PairFileError, read_pairs, read_truth
 from tasks.splits import HELDOUT_SHARE, pool_split
 
+# Memory grows with the examples a run holds (about MB_PER_EXAMPLE each on the shipped
+# induction model, README "Running at scale"): without --n a run takes at most DEFAULT_N train
+# examples, and faithfulness is scored on at most HELDOUT_MAX held-out rows, whatever the size.
+DEFAULT_N = 1000
+HELDOUT_MAX = 1000
+MB_PER_EXAMPLE = 0.35
 NO_TRUTH_NOTE = "no ground truth given (--truth): faithfulness only, edge recovery not scored"
 HF_NEEDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "config": (("config.json",),),
@@ -310,7 +318,8 @@ class FileTask(Task):
         self.key = spec.task_key
         self.metric_spec = get_pair_metric(spec.metric)
         self.pairs = read_pairs(spec.path)
-        self.max_examples = self.default_n = len(self.pairs.rows)
+        self.max_examples = len(self.pairs.rows)
+        self.default_n = min(len(self.pairs.rows), DEFAULT_N)
         self.has_ground_truth = spec.truth is not None
         self.no_truth_note = None if self.has_ground_truth else NO_TRUTH_NOTE
         self.description = (
@@ -382,7 +391,18 @@ class FileTask(Task):
         return len(self._split()[0])
 
     def n_heldout(self) -> int:
-        return len(self._split()[1])
+        return min(len(self._split()[1]), HELDOUT_MAX)
+
+    def size_note(self) -> str | None:
+        """What a run without ``--n`` leaves out of a large file (None: nothing)."""
+        train, held = map(len, self._split())
+        if train <= self.n_default() and held <= HELDOUT_MAX:
+            return None
+        return (
+            f"task {self.key}: {self.n_default()} of its {train} train examples by default and "
+            f"{self.n_heldout()} of its {held} held-out rows (memory grows about "
+            f"{MB_PER_EXAMPLE} MB per example; --n N to use more)"
+        )
 
     def _make_data(self, n: int, seed: int) -> TaskData:
         """``n`` rows of the train split in a seeded order."""
@@ -391,8 +411,8 @@ class FileTask(Task):
         return self._data(train[torch.randperm(len(train), generator=gen)[:n]].tolist())
 
     def make_heldout(self) -> TaskData:
-        """The held-out rows, in file order (the same for every run)."""
-        return self._data(self._split()[1].tolist())
+        """The held-out rows, in file order (the same for every run): the first HELDOUT_MAX."""
+        return self._data(self._split()[1][:HELDOUT_MAX].tolist())
 
     def _data(self, rows: list[int]) -> TaskData:
         data = build_data(self.encoded, rows)
