@@ -21,7 +21,7 @@ SHIPPED_ROOTS = ("tasks",)  # folders of the repository whose weight files are s
 _verified: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> digest checked
 
 
-class ChecksumError(RuntimeError):
+class ChecksumError(ValueError):
     """A weight file whose contents do not match its recorded checksum."""
 
 

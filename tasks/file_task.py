@@ -42,7 +42,7 @@ from torch import Tensor
 from patching.graph import EdgeGraph, GraphConfig
 from tasks.base import TASKS, Task, TaskData
 from tasks.pair_metrics import DEFAULT_METRIC, get_pair_metric
-from tasks.readers import PairFile, PairFileError, read_pairs, read_truth
+from tasks.readers import PairFile, PairFileError, non_id_token, read_pairs, read_truth
 from tasks.splits import HELDOUT_SHARE, pool_split
 
 # Memory grows with the examples a run holds (about MB_PER_EXAMPLE each on the shipped
@@ -225,15 +225,28 @@ def _encode_answer(pf: PairFile, tok, line, name: str, value) -> int:
     return ids[0]
 
 
-def encode(pf: PairFile, tok, d_vocab: int | None, needs_wrong: bool) -> Encoded:
-    """Token ids of ``pf``'s rows; PairFileError naming the line on any problem."""
+def _not_ids(pf: PairFile) -> PairFileError:
+    """The first cell of a file that is not token ids, for a model without a tokenizer."""
+    for r in pf.rows:
+        for name, value in (("clean", r.clean), ("corrupted", r.corrupted)):
+            bad = non_id_token(value) if isinstance(value, str) else None
+            if bad is not None:
+                return PairFileError(
+                    pf.path,
+                    r.line,
+                    f"{name} holds {bad!r}, not a token id (a non-negative integer); the model "
+                    "has no tokenizer, so prompts must be space-separated token ids",
+                )
+    return PairFileError(pf.path, None, "the prompts are text but the model has no tokenizer")
+
+
+def encode(
+    pf: PairFile, tok, d_vocab: int | None, needs_wrong: bool, n_ctx: int | None = None
+) -> Encoded:
+    """Token ids of ``pf``'s rows; PairFileError naming the line on any problem (``n_ctx``:
+    the model's context, which no prompt may exceed)."""
     if not pf.ids and tok is None:
-        raise PairFileError(
-            pf.path,
-            None,
-            "the prompts are text but the model has no tokenizer; "
-            "write them as space-separated token ids",
-        )
+        raise _not_ids(pf)
     if needs_wrong and not pf.has_wrong:
         line = next(r.line for r in pf.rows if not r.wrongs)
         raise PairFileError(
@@ -251,6 +264,13 @@ def encode(pf: PairFile, tok, d_vocab: int | None, needs_wrong: bool) -> Encoded
                 r.line,
                 f"clean is {len(c)} tokens and corrupted {len(x)}; a pair must "
                 "have the same token length (patching aligns them position by position)",
+            )
+        if n_ctx is not None and len(c) > n_ctx:
+            raise PairFileError(
+                pf.path,
+                r.line,
+                f"the prompt is {len(c)} tokens but the model's context holds {n_ctx}; "
+                "shorten it or use a model with a longer context",
             )
         a = [_encode_answer(pf, tok, r.line, "answer", v) for v in r.answers]
         w = [_encode_answer(pf, tok, r.line, "wrong answer", v) for v in r.wrongs]
@@ -358,8 +378,23 @@ class FileTask(Task):
             d_vocab = self._patchable().cfg.d_vocab if self.spec.model in SHIPPED_MODELS else None
             if tok is not None:
                 d_vocab = len(tok)
-            self._encoded = encode(self.pairs, tok, d_vocab, self.metric_spec.needs_wrong)
+            self._encoded = encode(
+                self.pairs, tok, d_vocab, self.metric_spec.needs_wrong, self.context_length()
+            )
         return self._encoded
+
+    def context_length(self) -> int | None:
+        """The most tokens a prompt may have (None: the model sets no limit we can read)."""
+        if self.spec.model in SHIPPED_MODELS:
+            w_pos = self._patchable().cfg.W_pos
+            return None if w_pos is None else int(w_pos.shape[0])
+        from transformers import AutoConfig
+
+        cfg = AutoConfig.from_pretrained(self.spec.model)
+        for name in ("n_positions", "max_position_embeddings", "n_ctx"):
+            if isinstance(getattr(cfg, name, None), int):
+                return getattr(cfg, name)
+        return None
 
     def validate(self) -> None:
         """Every check a run would hit later (tokens, lengths, ground-truth names): raises
