@@ -31,7 +31,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from eval import preflight, resume
-from eval.baseline import BaselineError, build_baseline, check, load_baseline, write_baseline
+from eval.baseline import (
+    BaselineError,
+    build_baseline,
+    check,
+    check_comparable,
+    compared_entries,
+    load_baseline,
+    refuse_empty,
+    write_baseline,
+)
 from eval.executors import ExecOptions, Executor, make_executor
 from eval.interrupt import Interrupted, handle_signals
 from eval.lock import FolderLock, FolderLocked, empty_run_folder
@@ -270,6 +279,9 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
         for s in range(args.seeds)
     ]
     plan.n_jobs = len(plan.jobs)
+    if baseline is not None:  # a check that compares nothing can't fail: refused (exit 2)
+        planned = {(j.method, j.task, j.ablation, j.n) for j in plan.jobs}
+        check_comparable(baseline, planned, args.check)
     claim_out(plan, out_arg, args)
     return plan
 
@@ -443,8 +455,13 @@ def finish(plan: Plan, records: list[Record], info: dict) -> int:
         code = max(code, _plots(plan.out))
     if plan.write_baseline:
         try:
-            write_baseline(plan.write_baseline, build_baseline(records, source=str(plan.out)))
+            baseline = build_baseline(records, source=str(plan.out))
+            refuse_empty(baseline, plan.out)
+            write_baseline(plan.write_baseline, baseline)
             print(f"wrote baseline {plan.write_baseline}")
+        except BaselineError as exc:
+            print(f"error: not writing {plan.write_baseline}: {exc}", file=sys.stderr)
+            code = 1
         except OSError as exc:
             print(f"error: can't write baseline {plan.write_baseline}: {exc}", file=sys.stderr)
             code = 1
@@ -454,10 +471,21 @@ def finish(plan: Plan, records: list[Record], info: dict) -> int:
             print(f"note: {line}")
         for line in fails:
             print(f"REGRESSION: {line}")
-        print(f"regression check: {len(fails)} regression(s)")
-        code = max(code, 1 if fails else 0)
+        code = max(code, 1 if fails else 0, _report_compared(records, plan.baseline, fails))
     print(f"results in {plan.out}")
     return code
+
+
+def _report_compared(records: list[Record], baseline: dict, fails: list[str]) -> int:
+    """The check's last line: regressions among how many compared entries; 1 when it compared
+    none (every run of a matching entry failed or was skipped: nothing was checked)."""
+    n = compared_entries(records, baseline)
+    total = len(baseline["entries"])
+    print(f"regression check: {len(fails)} regression(s) in {n} of {total} baseline entries")
+    if n == 0:
+        print("error: the regression check compared no baseline entry", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _plots(out: Path) -> int:
