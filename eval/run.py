@@ -43,7 +43,8 @@ from eval.baseline import (
 )
 from eval.executors import ExecOptions, Executor, make_executor
 from eval.interrupt import Interrupted, handle_signals
-from eval.lock import FolderLock, FolderLocked, empty_run_folder
+from eval.lock import FolderLock, FolderLocked
+from eval.manifest import Manifest, listed, remove_previous_run, snapshot
 from eval.preflight import UsageError
 from eval.records import RECORDS, RUN_INFO, Curves, Record, atomic_write_text, to_json, write_run
 from eval.summary import machine_info, write_summary
@@ -78,6 +79,7 @@ class Plan:
     specs: dict[str, dict] = field(default_factory=dict)  # configured tasks (files, --model)
     kept: resume.Resumed | None = None  # --resume: what finished before
     lock: FolderLock | None = None
+    manifest: Manifest | None = None  # the files this run writes (what --overwrite removes)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -339,7 +341,7 @@ def claim_out(plan: Plan, out_arg: str | None, args: argparse.Namespace) -> None
             plan.kept = resume.load(plan.out, resume.config_of(plan))
             plan.jobs = resume.pending(plan.jobs, plan.kept.records)
         elif args.overwrite:
-            empty_run_folder(plan.out)
+            remove_previous_run(plan.out)  # what the previous run wrote (its manifest), only
     except BaseException:
         plan.lock.release()
         raise
@@ -358,12 +360,15 @@ def execute(plan: Plan) -> int:
         "config": resume.config_of(plan),
         "status": "running",
     }
+    earlier = (listed(plan.out) or set()) if plan.kept is not None else set()
+    plan.manifest = Manifest(plan.out, snapshot(plan.out), earlier)
     if plan.kept is not None:
         info["resumed"] = [*plan.kept.info.get("resumed", []), info["started"]]
         info["started"] = plan.kept.info.get("started", info["started"])
     atomic_write_text(plan.out / RUN_INFO, to_json(info))
     records, curves = _start_records(plan)
     write_run(plan.out, records, curves)
+    plan.manifest.update()
     try:
         results = plan.executor.run(plan.jobs, plan.out)
         with tqdm(results, total=len(plan.jobs), desc="runs", unit="run", file=sys.stderr) as bar:
@@ -378,6 +383,7 @@ def execute(plan: Plan) -> int:
                         file=sys.stderr,
                     )
                 write_run(plan.out, _in_plan_order(plan, records), _in_plan_order(plan, curves))
+                plan.manifest.update()
     except Interrupted as sig:
         plan.executor.stop()
         return interrupted(plan, records, info, sig)
@@ -429,6 +435,7 @@ def interrupted(plan: Plan, records: list[Record], info: dict, sig: Interrupted)
     )
     atomic_write_text(plan.out / RUN_INFO, to_json(info))
     write_summary(plan.out, records, info)
+    plan.manifest.update()
     print(
         f"interrupted by {sig.name}: {done} of {n_total} jobs have records; resume with: "
         f"{resume.resume_command(plan.command, plan.out)}",
@@ -472,6 +479,7 @@ def finish(plan: Plan, records: list[Record], info: dict) -> int:
         for line in fails:
             print(f"REGRESSION: {line}")
         code = max(code, 1 if fails else 0, _report_compared(records, plan.baseline, fails))
+    plan.manifest.update()
     print(f"results in {plan.out}")
     return code
 
