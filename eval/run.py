@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -384,13 +385,20 @@ def execute(plan: Plan) -> int:
                     )
                 write_run(plan.out, _in_plan_order(plan, records), _in_plan_order(plan, curves))
                 plan.manifest.update()
-    except Interrupted as sig:
+    except (Interrupted, KeyboardInterrupt) as exc:  # KeyboardInterrupt: raised by --inline code
         plan.executor.stop()
+        sig = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
         return interrupted(plan, records, info, sig)
+    except OSError as exc:  # disk full or folder gone while writing: the records written stand
+        plan.executor.stop()
+        return write_failed(plan, info, exc)
     finally:
         plan.executor.stop()
     info["status"] = "finished"
-    return finish(plan, records, info)
+    try:
+        return finish(plan, records, info)
+    except OSError as exc:
+        return write_failed(plan, info, exc)
 
 
 def _in_plan_order(plan: Plan, records: list) -> list:
@@ -442,6 +450,24 @@ def interrupted(plan: Plan, records: list[Record], info: dict, sig: Interrupted)
         file=sys.stderr,
     )
     return sig.exit_code
+
+
+def write_failed(plan: Plan, info: dict, exc: OSError) -> int:
+    """After a failed write (disk full): run.json marked ``failed`` if it can still be written,
+    one line naming the problem and how to resume; exit 1. Every file is written atomically,
+    so records.csv holds the records up to the last good write and ``--resume`` reruns the rest."""
+    problem = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+    info.update(status="failed", error=f"write failed: {problem}")
+    try:
+        atomic_write_text(plan.out / RUN_INFO, to_json(info))
+    except OSError:
+        pass  # still full: run.json says running; the message below says why
+    print(
+        f"error: can't write the run folder {plan.out}: {problem}; free space, then resume "
+        f"with: {resume.resume_command(plan.command, plan.out)}",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def finish(plan: Plan, records: list[Record], info: dict) -> int:
