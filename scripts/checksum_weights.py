@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         listed = manifest.get(shipped_name(f, args.root) or "")
         if listed is None:
-            bad.append(f"{f}: not in the manifest; write it with python scripts/checksum_weights.py")
+            bad.append(f"{f}: not in the manifest; write it: python scripts/checksum_weights.py")
             continue
         if expected is not None and expected != listed:
             bad.append(f"{f}: its sidecar and the manifest disagree")

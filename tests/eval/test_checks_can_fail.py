@@ -35,9 +35,7 @@ def _edit(path, **change):
 @pytest.mark.parametrize(
     "change", [{"empty": True}, {"task": "ioi"}, {"n": 3}, {"ablation": "mean"}]
 )
-def test_check_against_a_baseline_of_nothing_comparable_exits_2(
-    baseline, tmp_path, capsys, change
-):
+def test_check_against_a_baseline_of_nothing_comparable_exits_2(baseline, tmp_path, capsys, change):
     _edit(baseline, **change)
     out = tmp_path / "b"
     assert run.main([*COMMON, "--out", str(out), "--check", str(baseline)]) == 2
