@@ -94,7 +94,8 @@ def load(folder: Path, config: dict) -> Resumed:
         raise UsageError(f"--resume {folder}: can't read the run: {exc}") from None
     if "config" not in info:
         raise UsageError(f"--resume {folder}: {RUN_INFO} has no config (a run of an older version)")
-    diff = differences(info["config"], config)
+    # a run of a version before input hashes: no file task is assumed (one that had is refused)
+    diff = differences({"inputs": {}, **info["config"]}, config)
     if diff:
         raise UsageError(
             f"--resume {folder}: this command differs from the run's: " + "; ".join(diff)

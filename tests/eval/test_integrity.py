@@ -91,3 +91,18 @@ def test_resume_with_same_inputs_runs(tmp_path, capsys):
     argv = ["--methods", "random", "--tasks", str(EXAMPLE), "--metric", "logprob"]
     assert run.main([*BASE, *argv, "--out", str(out)]) == 0
     assert run.main([*BASE, *argv, "--resume", str(out)]) == 0
+
+
+def test_a_run_from_before_input_hashes_resumes_without_file_tasks(tiny, tmp_path):
+    import json
+
+    from eval.records import RUN_INFO
+
+    out = tmp_path / "run"
+    argv = ["--plugin", "tests.eval.tiny", "--tasks", "_test-tiny", "--methods", "_test-random"]
+    argv += ["--seeds", "1", "--inline", "--no-plots"]
+    assert run.main([*argv, "--out", str(out)]) == 0
+    info = json.loads((out / RUN_INFO).read_text())
+    del info["config"]["inputs"]
+    (out / RUN_INFO).write_text(json.dumps(info))
+    assert run.main([*argv, "--resume", str(out)]) == 0
