@@ -79,7 +79,7 @@ class Registry(Generic[T]):
             raise UnknownKeyError(f"no {self.kind} named in {spec!r}")
         for k in keys:
             self.get(k)
-        return keys
+        return list(dict.fromkeys(keys))  # a key named twice runs once
 
     def __contains__(self, key: str) -> bool:
         return key in self._items

@@ -229,6 +229,44 @@ def check(records: list[Record], baseline: dict) -> tuple[list[str], list[str]]:
     return fails, notes
 
 
+def compared_entries(records: list[Record], baseline: dict) -> int:
+    """How many baseline entries :func:`check` compares with ``records``: attempted by this
+    run (not skipped) and, where a run succeeded, of the same n. Zero: the check can't fail."""
+    groups = _groups(records)
+    count = 0
+    for entry in baseline["entries"]:
+        rs = groups.get((entry["method"], entry["task"], entry["ablation"]))
+        if not rs or all(r.status.startswith("skipped") for r in rs):
+            continue
+        if any(r.n != entry["n"] for r in rs if r.ok):
+            continue
+        count += 1
+    return count
+
+
+def check_comparable(baseline: dict, planned, path: str | Path) -> None:
+    """BaselineError unless some entry of ``baseline`` matches a planned run ``(method, task,
+    ablation, n)``: a check against an empty baseline, or one of other tasks, n or ablation,
+    could never fail, so it is refused before anything runs."""
+    keys = {(e["method"], e["task"], e["ablation"], e["n"]) for e in baseline["entries"]}
+    if keys & set(planned):
+        return
+    has = ", ".join(sorted({f"{m} on {t} ({a}, n={n})" for m, t, a, n in keys})[:5]) or "none"
+    raise BaselineError(
+        f"--check {path}: no baseline entry matches a run of this command (same method, task, "
+        f"ablation and n), so the check could never fail; the baseline has: {has}"
+    )
+
+
+def refuse_empty(baseline: dict, run_dir: str | Path) -> None:
+    """BaselineError for a baseline of no entries (no run of ``run_dir`` succeeded)."""
+    if not baseline["entries"]:
+        raise BaselineError(
+            f"no successful run in {run_dir}: a baseline of 0 entries would make every "
+            "--check pass; fix the failing runs (see summary.md) and build it again"
+        )
+
+
 def check_finished(run_dir: str | Path) -> None:
     """ValueError when ``run.json`` says the run is interrupted or still running (D4): its
     records are a part of the run. Runs of older versions, without a status, pass."""
@@ -265,7 +303,11 @@ def main(argv: list[str] | None = None) -> int:
     tol = Tolerances(auc=args.auc_tol, cpr=args.cpr_tol, time_factor=args.time_factor)
     baseline = build_baseline(records, source=str(args.run_dir), tol=tol)
     try:
+        refuse_empty(baseline, args.run_dir)
         write_baseline(args.out, baseline)
+    except BaselineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"error: can't write {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2

@@ -11,7 +11,8 @@ edges are pruned either way (:mod:`eval.circuits`).
 
 Format: ``text`` (default) and ``dot`` print to stdout, or to ``--out``; ``png`` and ``svg``
 write ``--out`` (default ``RUN_DIR/plots/circuit_<method>__<task>__seed<s>.<format>``). The
-format defaults to ``--out``'s suffix when that is one of them.
+format defaults to ``--out``'s suffix; a suffix of no format, or of another one than ``--format``,
+is refused (exit 2: ``--out c.pdf`` would hold plain text).
 
 Exit codes: 0 done; 2 bad input (no such folder, method, task, seed or size) before anything
 is written.
@@ -76,11 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _format(args) -> str:
-    if args.format:
-        return args.format
-    suffix = Path(args.out).suffix.lstrip(".") if args.out else ""
+    """--format, else the one --out's suffix names (text without --out); CircuitError when
+    --out's suffix names no format or another one (``c.pdf`` would hold plain text)."""
+    suffix = Path(args.out).suffix.lstrip(".").lower() if args.out else ""
     by_suffix = {v: k for k, v in SUFFIX.items()}
-    return by_suffix.get(suffix, "text")
+    fmt = args.format or by_suffix.get(suffix, "text")
+    if suffix and suffix != SUFFIX[fmt]:
+        known = ", ".join(f".{v}" for v in SUFFIX.values())
+        raise CircuitError(
+            f"--out {args.out}: a .{suffix} file can't hold the {fmt} format; "
+            f"name it .{SUFFIX[fmt]} (formats by suffix: {known})"
+        )
+    return fmt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2)
         return int(exc.code or 0)
-    fmt = _format(args)
     try:
+        fmt = _format(args)
         check_run(args.run_dir, args.method, args.task, args.seed)
         if args.size is not None:
             fraction, n_edges = parse_size(args.size), None

@@ -188,7 +188,10 @@ def read_circuits(folder: str | Path, method: str, task: str, seed: int) -> dict
     path = circuits_path(folder, method, task, seed)
     if not path.is_file():
         raise FileNotFoundError(f"no circuits file {path.name} in {Path(folder) / CIRCUITS}")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CircuitError(f"{path} is damaged (not JSON: {exc}); delete it or rerun") from None
 
 
 class CircuitError(ValueError):

@@ -76,8 +76,19 @@ def read_scores(folder: str | Path, method: str, task: str, seed: int) -> tuple[
     path = Path(folder) / SCORES / f"{run_name(method, task, seed)}.pt"
     if not path.is_file():
         raise FileNotFoundError(f"no scores {path.name} in {folder}/{SCORES}")
-    data = torch.load(path, weights_only=True)
-    return data["edges"], data["scores"]
+    try:
+        data = torch.load(path, weights_only=True)
+        edges, scores = data["edges"], data["scores"]
+    except Exception as exc:  # torch.load raises many kinds on a damaged file
+        raise DamagedFileError(
+            f"{path} is damaged ({type(exc).__name__}: {str(exc)[:120]}); delete it and rerun "
+            f"the job, or rerun the run with --overwrite"
+        ) from None
+    return edges, scores
+
+
+class DamagedFileError(ValueError):
+    """A file of a run folder that can't be read back (truncated or overwritten)."""
 
 
 def read_trace(folder: str | Path, method: str, task: str, seed: int) -> dict[str, Any]:

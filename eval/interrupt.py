@@ -51,3 +51,20 @@ def handle_signals() -> Iterator[None]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+@contextmanager
+def keep_signal_handlers() -> Iterator[None]:
+    """Restore the SIGINT/SIGTERM handlers after the block: a library that installs its own
+    (``ray.init`` exits 1 on SIGTERM with its crash dump) must not replace the runner's, which
+    marks the run interrupted and exits 143."""
+    old = {s: signal.getsignal(s) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            if h is not None and signal.getsignal(s) is not h:
+                try:
+                    signal.signal(s, h)
+                except ValueError:  # not the main thread: nothing was installed here either
+                    pass

@@ -60,9 +60,34 @@ def _die_with_parent() -> None:
         pass
 
 
-def _child(fn: Callable[..., Any], args: tuple, result: str, log: str | None) -> None:
-    """The child's entry: output to ``log``, ``fn(*args)``, its JSON to ``result``."""
+def _watch_owner(owner: int, every_s: float = 0.2) -> None:
+    """End this child as soon as the process that asked for it (``owner``) is gone. Under the
+    forkserver the child's parent is the server, not the runner, so PR_SET_PDEATHSIG alone
+    leaves a child of a SIGKILLed runner writing into the run folder until the server notices."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            time.sleep(every_s)
+            try:
+                os.kill(owner, 0)
+            except ProcessLookupError:
+                os._exit(137)
+            except PermissionError:  # a pid reused by another user's process: ours is gone
+                os._exit(137)
+
+    threading.Thread(target=watch, daemon=True, name="watch-owner").start()
+
+
+def _child(
+    fn: Callable[..., Any], args: tuple, result: str, log: str | None, owner: int | None = None
+) -> None:
+    """The child's entry: output to ``log``, ``fn(*args)``, its JSON to ``result``; it ends
+    when ``owner`` (the runner's pid) does."""
     _die_with_parent()
+    if owner is not None:
+        _watch_owner(owner)
     if log is not None:
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         sys.stdout.flush()
@@ -114,7 +139,7 @@ def call_in_child(
         result = Path(tmp) / "result.json"
         log_arg = None if log is None else str(log)
         proc = context(device, preload).Process(
-            target=_child, args=(fn, args, str(result), log_arg)
+            target=_child, args=(fn, args, str(result), log_arg, os.getpid())
         )
         proc.start()
         try:

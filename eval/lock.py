@@ -9,22 +9,9 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 from pathlib import Path
 
 LOCK = ".lock"
-# What eval.run writes into a run folder: all that --overwrite removes (never anything else,
-# so a mistaken --out can't empty a folder of the user's own files).
-RUN_ENTRIES = (
-    "records.csv",
-    "curves.json",
-    "run.json",
-    "summary.md",
-    "plots",
-    "logs",
-    "scores",
-    "traces",
-)
 
 
 class FolderLocked(ValueError):
@@ -54,14 +41,3 @@ class FolderLock:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor releases the flock
             self._fd = None
-
-
-def empty_run_folder(folder: str | Path) -> None:
-    """Remove a previous run's outputs from ``folder`` (``--overwrite``, D9); keep the lock."""
-    folder = Path(folder)
-    for name in RUN_ENTRIES:
-        path = folder / name
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()

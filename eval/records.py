@@ -221,9 +221,25 @@ def read_records(folder: str | Path) -> list[Record]:
     if not path.is_file():
         raise FileNotFoundError(f"no {RECORDS} in {folder}; is it a run folder of eval.run?")
     try:
-        return records_from_csv(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}, {exc} (damaged? rerun or --resume the run)") from None
+        text = path.read_text()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}, {exc}; {_repair_hint('', exc)}") from None
+    try:
+        return records_from_csv(text)
+    except ValueError as exc:
+        raise ValueError(f"{path}, {exc}; {_repair_hint(text, exc)}") from None
+
+
+def _repair_hint(text: str, exc: Exception) -> str:
+    """How to recover a damaged records.csv: a cut-short last line can be deleted (its job
+    reruns on --resume); anything else means running again with --overwrite."""
+    lines = text.rstrip("\n").split("\n")
+    if len(lines) > 1 and str(exc).startswith(f"line {len(lines)}:"):
+        return (
+            f"its last line ({len(lines)}) is cut short: delete that line, then --resume "
+            "reruns its job; or start again with --overwrite"
+        )
+    return "the file is damaged: start the run again with --overwrite"
 
 
 def read_curves(folder: str | Path) -> list[Curves]:

@@ -1,7 +1,9 @@
 """``--resume DIR``: rerun only the jobs of a run that have no finished record.
 
-A run's ``run.json`` holds its resolved configuration (:func:`config_of`); resuming checks that
-the new command resolves to the same one (exit 2 naming each difference otherwise), keeps the
+A run's ``run.json`` holds its resolved configuration (:func:`config_of`: methods, tasks, seeds,
+ablations, n, device, threads, plugins, and for each prompt-pair file task the sha256 of its data
+and ground-truth files, its metric, its model and the model weights' sha256); resuming checks
+that the new command resolves to the same one (exit 2 naming each difference otherwise), keeps the
 records that finished (``ok`` and ``skipped``) with their curves, and reruns the rest: jobs
 without a record (pending when the run was interrupted) and those that failed or timed out.
 """
@@ -30,15 +32,42 @@ def config_of(plan) -> dict:
         "device": plan.device,
         "threads": plan.threads,
         "plugins": list(plan.plugins),
+        "inputs": {key: inputs_of(spec) for key, spec in sorted(plan.specs.items())},
     }
 
 
-def differences(old: dict, new: dict) -> list[str]:
-    return [
-        f"{k}: the run has {old.get(k)!r}, this command {new.get(k)!r}"
-        for k in sorted(set(old) | set(new))
-        if old.get(k) != new.get(k)
-    ]
+def inputs_of(spec: dict) -> dict:
+    """What a configured task's records depend on beyond its key: for a prompt-pair file, the
+    content hash of its data and truth files, the metric, the model and its weights' digest
+    (tasks.file_task.fingerprint); for a task given ``--model``, the model and its digest."""
+    from tasks.configured import is_configured_spec
+    from tasks.file_task import fingerprint, model_digest
+
+    if is_configured_spec(spec):
+        return {"model": spec["model"], "model_sha256": model_digest(spec["model"])}
+    return fingerprint(spec)
+
+
+def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Each differing entry, nested dicts (``inputs``) entry by entry
+    (``inputs.file-x.data_sha256: the run has ..., this command ...``)."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if a == b:
+            continue
+        if (prefix or _nested(a)) and _nested(a) is not None and _nested(b) is not None:
+            out += differences(a, b, f"{prefix}{k}.")
+        else:
+            out.append(f"{prefix}{k}: the run has {a!r}, this command {b!r}")
+    return out
+
+
+def _nested(value) -> bool | None:
+    """None: not a dict; True: a dict of dicts (``inputs``, compared entry by entry)."""
+    if not isinstance(value, dict):
+        return None
+    return all(isinstance(v, dict) for v in value.values())
 
 
 def finished(record: Record) -> bool:
@@ -65,7 +94,8 @@ def load(folder: Path, config: dict) -> Resumed:
         raise UsageError(f"--resume {folder}: can't read the run: {exc}") from None
     if "config" not in info:
         raise UsageError(f"--resume {folder}: {RUN_INFO} has no config (a run of an older version)")
-    diff = differences(info["config"], config)
+    # a run of a version before input hashes: no file task is assumed (one that had is refused)
+    diff = differences({"inputs": {}, **info["config"]}, config)
     if diff:
         raise UsageError(
             f"--resume {folder}: this command differs from the run's: " + "; ".join(diff)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -31,10 +32,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from eval import preflight, resume
-from eval.baseline import BaselineError, build_baseline, check, load_baseline, write_baseline
+from eval.baseline import (
+    BaselineError,
+    build_baseline,
+    check,
+    check_comparable,
+    compared_entries,
+    load_baseline,
+    refuse_empty,
+    write_baseline,
+)
 from eval.executors import ExecOptions, Executor, make_executor
 from eval.interrupt import Interrupted, handle_signals
-from eval.lock import FolderLock, FolderLocked, empty_run_folder
+from eval.lock import FolderLock, FolderLocked
+from eval.manifest import Manifest, listed, remove_previous_run, snapshot
 from eval.preflight import UsageError
 from eval.records import RECORDS, RUN_INFO, Curves, Record, atomic_write_text, to_json, write_run
 from eval.summary import machine_info, write_summary
@@ -66,8 +77,10 @@ class Plan:
     command: str = ""
     jobs: list[Job] = field(default_factory=list)  # to run now (on --resume: the unfinished)
     n_jobs: int = 0  # all jobs of the run
+    specs: dict[str, dict] = field(default_factory=dict)  # configured tasks (files, --model)
     kept: resume.Resumed | None = None  # --resume: what finished before
     lock: FolderLock | None = None
+    manifest: Manifest | None = None  # the files this run writes (what --overwrite removes)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -202,12 +215,9 @@ def prepare_out(out: str | None, overwrite: bool, resuming: bool = False) -> Pat
 
 def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
     """Validate every input and resolve keys (UsageError, UnknownKeyError, BaselineError)."""
-    if args.seeds < 1:
-        raise UsageError(f"--seeds must be at least 1, got {args.seeds}")
+    _check_sizes(args)
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
-    if args.n is not None and args.n < 1:
-        raise UsageError(f"--n must be at least 1, got {args.n}")
     out_arg = _out_arg(args)
     executor = _executor(args)
     if args.write_baseline:
@@ -243,6 +253,8 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
             reason = f"no ground truth under {ablations[key]} ablation (has: {has})"
         if reason:
             skipped[key] = reason
+        elif args.n is None and getattr(task, "size_note", None) and task.size_note():
+            print(f"note: {task.size_note()}", file=sys.stderr)
     preflight.check_n([k for k in task_keys if k not in skipped], ns, limits)  # D5
     plan = Plan(
         method_keys,
@@ -260,6 +272,7 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
         baseline=baseline,
         write_baseline=args.write_baseline,
         command="python -m eval.run " + shlex.join(argv),
+        specs={k: v for k, v in file_specs.items() if k in task_keys and k not in skipped},
     )
     plan.jobs = [
         Job(m, t, s, ablations[t], ns[t], device, plan.plugins, args.threads, file_specs.get(t))
@@ -269,8 +282,23 @@ def make_plan(args: argparse.Namespace, argv: list[str]) -> Plan:
         for s in range(args.seeds)
     ]
     plan.n_jobs = len(plan.jobs)
+    if baseline is not None:  # a check that compares nothing can't fail: refused (exit 2)
+        planned = {(j.method, j.task, j.ablation, j.n) for j in plan.jobs}
+        check_comparable(baseline, planned, args.check)
     claim_out(plan, out_arg, args)
     return plan
+
+
+def _check_sizes(args: argparse.Namespace) -> None:
+    """--seeds and --n within core.limits (an absurd size is refused, not run out of memory)."""
+    from core.limits import MAX_N, MAX_SEEDS, SizeError, check_size
+
+    try:
+        check_size("--seeds", args.seeds, MAX_SEEDS)
+        if args.n is not None:
+            check_size("--n", args.n, MAX_N)
+    except SizeError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _out_arg(args: argparse.Namespace) -> str | None:
@@ -314,7 +342,7 @@ def claim_out(plan: Plan, out_arg: str | None, args: argparse.Namespace) -> None
             plan.kept = resume.load(plan.out, resume.config_of(plan))
             plan.jobs = resume.pending(plan.jobs, plan.kept.records)
         elif args.overwrite:
-            empty_run_folder(plan.out)
+            remove_previous_run(plan.out)  # what the previous run wrote (its manifest), only
     except BaseException:
         plan.lock.release()
         raise
@@ -333,12 +361,15 @@ def execute(plan: Plan) -> int:
         "config": resume.config_of(plan),
         "status": "running",
     }
+    earlier = (listed(plan.out) or set()) if plan.kept is not None else set()
+    plan.manifest = Manifest(plan.out, snapshot(plan.out), earlier)
     if plan.kept is not None:
         info["resumed"] = [*plan.kept.info.get("resumed", []), info["started"]]
         info["started"] = plan.kept.info.get("started", info["started"])
     atomic_write_text(plan.out / RUN_INFO, to_json(info))
     records, curves = _start_records(plan)
     write_run(plan.out, records, curves)
+    plan.manifest.update()
     try:
         results = plan.executor.run(plan.jobs, plan.out)
         with tqdm(results, total=len(plan.jobs), desc="runs", unit="run", file=sys.stderr) as bar:
@@ -353,13 +384,21 @@ def execute(plan: Plan) -> int:
                         file=sys.stderr,
                     )
                 write_run(plan.out, _in_plan_order(plan, records), _in_plan_order(plan, curves))
-    except Interrupted as sig:
+                plan.manifest.update()
+    except (Interrupted, KeyboardInterrupt) as exc:  # KeyboardInterrupt: raised by --inline code
         plan.executor.stop()
+        sig = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
         return interrupted(plan, records, info, sig)
+    except OSError as exc:  # disk full or folder gone while writing: the records written stand
+        plan.executor.stop()
+        return write_failed(plan, info, exc)
     finally:
         plan.executor.stop()
     info["status"] = "finished"
-    return finish(plan, records, info)
+    try:
+        return finish(plan, records, info)
+    except OSError as exc:
+        return write_failed(plan, info, exc)
 
 
 def _in_plan_order(plan: Plan, records: list) -> list:
@@ -404,12 +443,31 @@ def interrupted(plan: Plan, records: list[Record], info: dict, sig: Interrupted)
     )
     atomic_write_text(plan.out / RUN_INFO, to_json(info))
     write_summary(plan.out, records, info)
+    plan.manifest.update()
     print(
         f"interrupted by {sig.name}: {done} of {n_total} jobs have records; resume with: "
         f"{resume.resume_command(plan.command, plan.out)}",
         file=sys.stderr,
     )
     return sig.exit_code
+
+
+def write_failed(plan: Plan, info: dict, exc: OSError) -> int:
+    """After a failed write (disk full): run.json marked ``failed`` if it can still be written,
+    one line naming the problem and how to resume; exit 1. Every file is written atomically,
+    so records.csv holds the records up to the last good write and ``--resume`` reruns the rest."""
+    problem = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+    info.update(status="failed", error=f"write failed: {problem}")
+    try:
+        atomic_write_text(plan.out / RUN_INFO, to_json(info))
+    except OSError:
+        pass  # still full: run.json says running; the message below says why
+    print(
+        f"error: can't write the run folder {plan.out}: {problem}; free space, then resume "
+        f"with: {resume.resume_command(plan.command, plan.out)}",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def finish(plan: Plan, records: list[Record], info: dict) -> int:
@@ -430,8 +488,13 @@ def finish(plan: Plan, records: list[Record], info: dict) -> int:
         code = max(code, _plots(plan.out))
     if plan.write_baseline:
         try:
-            write_baseline(plan.write_baseline, build_baseline(records, source=str(plan.out)))
+            baseline = build_baseline(records, source=str(plan.out))
+            refuse_empty(baseline, plan.out)
+            write_baseline(plan.write_baseline, baseline)
             print(f"wrote baseline {plan.write_baseline}")
+        except BaselineError as exc:
+            print(f"error: not writing {plan.write_baseline}: {exc}", file=sys.stderr)
+            code = 1
         except OSError as exc:
             print(f"error: can't write baseline {plan.write_baseline}: {exc}", file=sys.stderr)
             code = 1
@@ -441,10 +504,22 @@ def finish(plan: Plan, records: list[Record], info: dict) -> int:
             print(f"note: {line}")
         for line in fails:
             print(f"REGRESSION: {line}")
-        print(f"regression check: {len(fails)} regression(s)")
-        code = max(code, 1 if fails else 0)
+        code = max(code, 1 if fails else 0, _report_compared(records, plan.baseline, fails))
+    plan.manifest.update()
     print(f"results in {plan.out}")
     return code
+
+
+def _report_compared(records: list[Record], baseline: dict, fails: list[str]) -> int:
+    """The check's last line: regressions among how many compared entries; 1 when it compared
+    none (every run of a matching entry failed or was skipped: nothing was checked)."""
+    n = compared_entries(records, baseline)
+    total = len(baseline["entries"])
+    print(f"regression check: {len(fails)} regression(s) in {n} of {total} baseline entries")
+    if n == 0:
+        print("error: the regression check compared no baseline entry", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _plots(out: Path) -> int:

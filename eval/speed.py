@@ -160,8 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--layerwise-repeats", type=int, default=2)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     a = p.parse_args(argv)
-    if a.repeats < 1 or a.layerwise_repeats < 1:
-        p.error("--repeats and --layerwise-repeats must be >= 1")
+    from core.limits import MAX_REPEATS, SizeError, check_size
+
+    try:
+        check_size("--repeats", a.repeats, MAX_REPEATS)
+        check_size("--layerwise-repeats", a.layerwise_repeats, MAX_REPEATS)
+    except SizeError as exc:
+        p.error(str(exc))
     if a.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but no CUDA device is available", file=sys.stderr)
         return 2

@@ -174,8 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
-    if a.repeats < 1 or a.threads < 0:
-        p.error("--repeats must be >= 1 and --threads >= 0")
+    from core.limits import MAX_REPEATS, SizeError, check_size
+
+    try:
+        check_size("--repeats", a.repeats, MAX_REPEATS)
+    except SizeError as exc:
+        p.error(str(exc))
+    if a.threads < 0:
+        p.error("--threads must be >= 0")
     if a.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but no CUDA device is available", file=sys.stderr)
         return 2

@@ -219,6 +219,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pos", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
+    from core.limits import MAX_BATCH, MAX_POS, SizeError, check_size
+
+    try:
+        check_size("--batch", a.batch, MAX_BATCH)
+        check_size("--pos", a.pos, MAX_POS)
+    except SizeError as exc:
+        p.error(str(exc))
     if a.shape_of:
         print(json.dumps(graph_size(a.shape_of), indent=2))
         return 0
@@ -233,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
 
             model = load(a.model, dtype=dtype)
         result = check(model, a.batch, a.pos, a.seed)
-    except (OSError, NotImplementedError) as e:
+    except (OSError, NotImplementedError, ValueError) as e:  # e.g. a folder without a model
         print(json.dumps({"ok": False, "error": f"{type(e).__name__}: {e}"}, indent=2))
         return 2
     print(json.dumps(result, indent=2))

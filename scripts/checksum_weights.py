@@ -1,6 +1,7 @@
-"""Write or check the ``.sha256`` sidecar of every shipped weight file (core.checksum).
+"""Write or check the ``.sha256`` sidecar of every shipped weight file and the package's
+manifest of their digests, core/weights_manifest.json (core.checksum).
 
-    python scripts/checksum_weights.py           # (re)write every sidecar
+    python scripts/checksum_weights.py           # (re)write every sidecar and the manifest
     python scripts/checksum_weights.py --check   # verify; exit 1 naming each bad or missing one
 
 Run it after adding or regenerating a weight file (tasks/**/*.safetensors).
@@ -17,9 +18,12 @@ sys.path.insert(0, str(ROOT))
 
 from core.checksum import (  # noqa: E402
     ChecksumError,
+    read_manifest,
     recorded,
     sha256_file,
+    shipped_name,
     shipped_weights,
+    write_manifest,
     write_sidecar,
 )
 
@@ -36,13 +40,22 @@ def main(argv: list[str] | None = None) -> int:
     if not args.check:
         for f in files:
             print(f"wrote {write_sidecar(f)}")
+        print(f"wrote {write_manifest(files, args.root)}")
         return 0
     bad = []
+    manifest = read_manifest(args.root)
     for f in files:
         try:
             expected = recorded(f)
         except ChecksumError as exc:
             bad.append(str(exc))
+            continue
+        listed = manifest.get(shipped_name(f, args.root) or "")
+        if listed is None:
+            bad.append(f"{f}: not in the manifest; write it: python scripts/checksum_weights.py")
+            continue
+        if expected is not None and expected != listed:
+            bad.append(f"{f}: its sidecar and the manifest disagree")
             continue
         if expected is None:
             bad.append(f"{f}: no sidecar; write it with python scripts/checksum_weights.py")

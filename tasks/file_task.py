@@ -18,8 +18,10 @@ of different lengths are right-padded and carry an ``attention_mask``; the metri
 logits at the last real token of each clean prompt.
 
 Splits: a third of the rows (seeded, :func:`tasks.splits.pool_split`) is held out; methods see
-the other two thirds (``--n`` of them, default all) and circuits are scored on the held-out
-rows, as for every task (MIB's protocol).
+the other two thirds (``--n`` of them, default all up to DEFAULT_N) and circuits are scored on
+the held-out rows (the first HELDOUT_MAX of them), as for every task (MIB's protocol). Memory
+grows with the examples held, not with the file: a large file runs on DEFAULT_N train rows
+unless ``--n`` asks for more.
 
 Without a ground truth the task is faithfulness-only: ``has_ground_truth`` is False and the
 runner leaves the recovery columns empty with a note saying why.
@@ -27,6 +29,7 @@ runner leaves the recovery columns empty with a note saying why.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -39,9 +42,15 @@ from torch import Tensor
 from patching.graph import EdgeGraph, GraphConfig
 from tasks.base import TASKS, Task, TaskData
 from tasks.pair_metrics import DEFAULT_METRIC, get_pair_metric
-from tasks.readers import PairFile, PairFileError, read_pairs, read_truth
+from tasks.readers import PairFile, PairFileError, non_id_token, read_pairs, read_truth
 from tasks.splits import HELDOUT_SHARE, pool_split
 
+# Memory grows with the examples a run holds (about MB_PER_EXAMPLE each on the shipped
+# induction model, README "Running at scale"): without --n a run takes at most DEFAULT_N train
+# examples, and faithfulness is scored on at most HELDOUT_MAX held-out rows, whatever the size.
+DEFAULT_N = 1000
+HELDOUT_MAX = 1000
+MB_PER_EXAMPLE = 0.35
 NO_TRUTH_NOTE = "no ground truth given (--truth): faithfulness only, edge recovery not scored"
 HF_NEEDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "config": (("config.json",),),
@@ -97,6 +106,67 @@ SHIPPED_MODELS: dict[str, Callable[[str], object]] = {
     "tracr-reverse": _tracr("reverse"),
     "tracr-proportion": _tracr("proportion"),
 }
+
+
+def _shipped_weights(name: str) -> Path:
+    """The weights file of a shipped model."""
+    if name == "induction":
+        from tasks.induction.model import CHECKPOINT
+
+        return CHECKPOINT
+    from tasks.tracr_programs import WEIGHTS_DIR
+
+    return WEIGHTS_DIR / f"{name.removeprefix('tracr-')}.safetensors"
+
+
+def _hf_weight_files(name: str) -> list[Path]:
+    """The config and weight files of a local folder or a cached hub model (none cached: [])."""
+    names = [f for alts in HF_NEEDS.values() for files in alts for f in files]
+    if Path(name).is_dir():
+        found = [Path(name, f) for f in names if Path(name, f).is_file()]
+        found += sorted(Path(name).glob("*.safetensors")) + sorted(Path(name).glob("*.bin"))
+        return sorted(set(found))
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return []
+    paths = [try_to_load_from_cache(name, f) for f in names]
+    return sorted({Path(p) for p in paths if isinstance(p, str) and Path(p).is_file()})
+
+
+def model_digest(name: str) -> str | None:
+    """A sha256 over the model's weight (and config) files: what resume compares, so that a run
+    never mixes records of two versions of a model; None when no file is found locally."""
+    from core.checksum import cached_sha256
+
+    if name in SHIPPED_MODELS:
+        path = _shipped_weights(name)
+        return cached_sha256(path) if path.is_file() else None
+    files = _hf_weight_files(name)
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.name}:{cached_sha256(f)}\n".encode())
+    return h.hexdigest()
+
+
+def fingerprint(spec: dict) -> dict:
+    """What determines a file task's records besides the run's flags: the content hash of its
+    data and ground-truth files, the metric, the model and its weights' digest (checked by
+    ``--resume``: a replaced data file or a changed ``--metric``/``--truth`` is refused)."""
+    from core.checksum import cached_sha256
+
+    s = FileTaskSpec.from_dict(spec)
+    return {
+        "data": s.path,
+        "data_sha256": cached_sha256(s.path),
+        "truth": s.truth,
+        "truth_sha256": None if s.truth is None else cached_sha256(s.truth),
+        "metric": s.metric,
+        "model": s.model,
+        "model_sha256": model_digest(s.model),
+    }
 
 
 def model_unavailable_reason(name: str) -> str | None:
@@ -155,15 +225,28 @@ def _encode_answer(pf: PairFile, tok, line, name: str, value) -> int:
     return ids[0]
 
 
-def encode(pf: PairFile, tok, d_vocab: int | None, needs_wrong: bool) -> Encoded:
-    """Token ids of ``pf``'s rows; PairFileError naming the line on any problem."""
+def _not_ids(pf: PairFile) -> PairFileError:
+    """The first cell of a file that is not token ids, for a model without a tokenizer."""
+    for r in pf.rows:
+        for name, value in (("clean", r.clean), ("corrupted", r.corrupted)):
+            bad = non_id_token(value) if isinstance(value, str) else None
+            if bad is not None:
+                return PairFileError(
+                    pf.path,
+                    r.line,
+                    f"{name} holds {bad!r}, not a token id (a non-negative integer); the model "
+                    "has no tokenizer, so prompts must be space-separated token ids",
+                )
+    return PairFileError(pf.path, None, "the prompts are text but the model has no tokenizer")
+
+
+def encode(
+    pf: PairFile, tok, d_vocab: int | None, needs_wrong: bool, n_ctx: int | None = None
+) -> Encoded:
+    """Token ids of ``pf``'s rows; PairFileError naming the line on any problem (``n_ctx``:
+    the model's context, which no prompt may exceed)."""
     if not pf.ids and tok is None:
-        raise PairFileError(
-            pf.path,
-            None,
-            "the prompts are text but the model has no tokenizer; "
-            "write them as space-separated token ids",
-        )
+        raise _not_ids(pf)
     if needs_wrong and not pf.has_wrong:
         line = next(r.line for r in pf.rows if not r.wrongs)
         raise PairFileError(
@@ -181,6 +264,13 @@ def encode(pf: PairFile, tok, d_vocab: int | None, needs_wrong: bool) -> Encoded
                 r.line,
                 f"clean is {len(c)} tokens and corrupted {len(x)}; a pair must "
                 "have the same token length (patching aligns them position by position)",
+            )
+        if n_ctx is not None and len(c) > n_ctx:
+            raise PairFileError(
+                pf.path,
+                r.line,
+                f"the prompt is {len(c)} tokens but the model's context holds {n_ctx}; "
+                "shorten it or use a model with a longer context",
             )
         a = [_encode_answer(pf, tok, r.line, "answer", v) for v in r.answers]
         w = [_encode_answer(pf, tok, r.line, "wrong answer", v) for v in r.wrongs]
@@ -248,7 +338,8 @@ class FileTask(Task):
         self.key = spec.task_key
         self.metric_spec = get_pair_metric(spec.metric)
         self.pairs = read_pairs(spec.path)
-        self.max_examples = self.default_n = len(self.pairs.rows)
+        self.max_examples = len(self.pairs.rows)
+        self.default_n = min(len(self.pairs.rows), DEFAULT_N)
         self.has_ground_truth = spec.truth is not None
         self.no_truth_note = None if self.has_ground_truth else NO_TRUTH_NOTE
         self.description = (
@@ -287,8 +378,23 @@ class FileTask(Task):
             d_vocab = self._patchable().cfg.d_vocab if self.spec.model in SHIPPED_MODELS else None
             if tok is not None:
                 d_vocab = len(tok)
-            self._encoded = encode(self.pairs, tok, d_vocab, self.metric_spec.needs_wrong)
+            self._encoded = encode(
+                self.pairs, tok, d_vocab, self.metric_spec.needs_wrong, self.context_length()
+            )
         return self._encoded
+
+    def context_length(self) -> int | None:
+        """The most tokens a prompt may have (None: the model sets no limit we can read)."""
+        if self.spec.model in SHIPPED_MODELS:
+            w_pos = self._patchable().cfg.W_pos
+            return None if w_pos is None else int(w_pos.shape[0])
+        from transformers import AutoConfig
+
+        cfg = AutoConfig.from_pretrained(self.spec.model)
+        for name in ("n_positions", "max_position_embeddings", "n_ctx"):
+            if isinstance(getattr(cfg, name, None), int):
+                return getattr(cfg, name)
+        return None
 
     def validate(self) -> None:
         """Every check a run would hit later (tokens, lengths, ground-truth names): raises
@@ -320,7 +426,18 @@ class FileTask(Task):
         return len(self._split()[0])
 
     def n_heldout(self) -> int:
-        return len(self._split()[1])
+        return min(len(self._split()[1]), HELDOUT_MAX)
+
+    def size_note(self) -> str | None:
+        """What a run without ``--n`` leaves out of a large file (None: nothing)."""
+        train, held = map(len, self._split())
+        if train <= self.n_default() and held <= HELDOUT_MAX:
+            return None
+        return (
+            f"task {self.key}: {self.n_default()} of its {train} train examples by default and "
+            f"{self.n_heldout()} of its {held} held-out rows (memory grows about "
+            f"{MB_PER_EXAMPLE} MB per example; --n N to use more)"
+        )
 
     def _make_data(self, n: int, seed: int) -> TaskData:
         """``n`` rows of the train split in a seeded order."""
@@ -329,8 +446,8 @@ class FileTask(Task):
         return self._data(train[torch.randperm(len(train), generator=gen)[:n]].tolist())
 
     def make_heldout(self) -> TaskData:
-        """The held-out rows, in file order (the same for every run)."""
-        return self._data(self._split()[1].tolist())
+        """The held-out rows, in file order (the same for every run): the first HELDOUT_MAX."""
+        return self._data(self._split()[1][:HELDOUT_MAX].tolist())
 
     def _data(self, rows: list[int]) -> TaskData:
         data = build_data(self.encoded, rows)
@@ -448,6 +565,7 @@ def expand_task_files(
             "or a local path)"
         )
     specs, keys = {}, []
+    file_keys = distinct_keys([_absolute(f) for f in files])
     for entry in entries:
         if entry not in files:
             keys.append(entry)
@@ -457,8 +575,40 @@ def expand_task_files(
             _absolute(model) if Path(model).exists() else model,
             metric or DEFAULT_METRIC,
             None if truth is None else _absolute(truth),
+            key=file_keys[_absolute(entry)],
         )
+        if spec.task_key in specs:  # the same file named twice: one task
+            continue
         key = register_file_task(spec)
         specs[key] = spec.to_dict()
         keys.append(key)
     return ",".join(keys), specs
+
+
+def _stem_key(parts: tuple[str, ...]) -> str:
+    return "file-" + re.sub(r"[^A-Za-z0-9_.-]", "_", "-".join(parts))
+
+
+def _candidates(path: str) -> list[str]:
+    """Keys of ``path`` from the least to the most specific: its stem, then with one parent
+    folder more each time, last the whole path with the file's suffix."""
+    p = Path(path)
+    folders = p.parent.parts[1:]  # without the root "/"
+    keys = [_stem_key((*folders[len(folders) - d :], p.stem)) for d in range(len(folders) + 1)]
+    return [*keys, _stem_key((*folders, p.name))]
+
+
+def distinct_keys(paths: list[str]) -> dict[str, str]:
+    """A task key per file path: ``file-<stem>``, or, when two different files share a stem
+    (``a/pairs.csv``, ``b/pairs.csv``), ``file-<folder>-<stem>`` with as many parent folders as
+    tell them apart (records of two files never share a task key)."""
+    unique = list(dict.fromkeys(paths))
+    cands = {p: _candidates(p) for p in unique}
+    out: dict[str, str] = {}
+    for path in unique:
+        others = [cands[q] for q in unique if q != path]
+        for level, key in enumerate(cands[path]):
+            if all(level >= len(o) or o[level] != key for o in others):
+                break
+        out[path] = key
+    return out

@@ -3,7 +3,8 @@
 Every reader returns a :class:`PairFile`: rows of clean / corrupted prompts with their answers
 and wrong answers, each either text (tokenised later with the model's tokenizer) or token ids.
 Every problem is a :class:`PairFileError` naming the file, the line and what is wrong, raised
-while reading, so a run never starts on a bad file.
+while reading, so a run never starts on a bad file. Files are UTF-8 (a leading byte-order mark,
+as Excel's CSV export writes, is accepted).
 
 Formats:
 
@@ -24,6 +25,7 @@ Formats:
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from collections.abc import Callable
@@ -134,9 +136,29 @@ def _label(path, line, text: str) -> tuple[list, list]:
     )
 
 
+def non_id_token(value: str) -> str | None:
+    """The first piece of ``value`` that is not a token id (a non-negative integer), or None."""
+    return next((t for t in value.split() if not t.isdigit()), None if value.strip() else value)
+
+
+def read_text(path: Path) -> str:
+    """The file's text: UTF-8, a leading byte-order mark (Excel's CSV export) dropped;
+    PairFileError naming the line of the first byte that is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise PairFileError(
+            path,
+            line,
+            f"byte 0x{data[exc.start]:02x} is not UTF-8 text; save the file as UTF-8",
+        ) from None
+
+
 def read_csv(path: Path) -> PairFile:
     delimiter = "\t" if path.suffix == ".tsv" else ","
-    with path.open(newline="") as f:
+    with io.StringIO(read_text(path), newline="") as f:
         reader = csv.DictReader(f, delimiter=delimiter)
         cols = set(reader.fieldnames or [])
         if {"clean", "corrupted", "answer"} <= cols:
@@ -189,7 +211,7 @@ def _jsonl_answers(path, line, obj: dict, single: str, plural: str, required: bo
 
 def read_jsonl(path: Path) -> PairFile:
     raw = []
-    with path.open() as f:
+    with io.StringIO(read_text(path)) as f:
         for line, text in enumerate(f, start=1):
             if not text.strip():
                 continue
@@ -210,7 +232,7 @@ def read_jsonl(path: Path) -> PairFile:
 
 def read_autocircuit_json(path: Path) -> PairFile:
     try:
-        obj = json.loads(path.read_text())
+        obj = json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise PairFileError(path, exc.lineno, f"not JSON: {exc.msg}") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("prompts"), list):
@@ -257,7 +279,7 @@ def read_edge_list(path: Path) -> set[str]:
     from patching.names import parse_edge
 
     edges = set()
-    for line, text in enumerate(path.read_text().splitlines(), start=1):
+    for line, text in enumerate(read_text(path).splitlines(), start=1):
         name = text.split("#", 1)[0].strip()
         if not name:
             continue

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from eval.executors.base import Executor, Result, failed
 from eval.executors.registry import register_executor
-from eval.interrupt import Interrupted
+from eval.interrupt import Interrupted, keep_signal_handlers
 from eval.isolate import LOGS
 from eval.records import STATUS_TIMEOUT, curves_from_dict, record_from_dict, run_name
 from eval.worker import Job, Outcome, one_line, run_job, save_found
@@ -93,12 +93,13 @@ class RayExecutor(Executor):
     def _connect(self):
         ray = _ray()
         if not ray.is_initialized():
-            ray.init(
-                address=self.options.address,
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-            )
+            with keep_signal_handlers():  # ray.init installs its own SIGTERM handler
+                ray.init(
+                    address=self.options.address,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
             self._started_ray = True
         return ray
 

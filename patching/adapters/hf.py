@@ -39,8 +39,12 @@ def load(name_or_path: str, dtype: torch.dtype | None = None, device: str | None
     """``AutoModelForCausalLM.from_pretrained`` with eager attention (the implementation whose
     numerics the tests compare against). Raises ``OSError`` with the reason when the hub or the
     path can't be read."""
+    from pathlib import Path
+
     from transformers import AutoModelForCausalLM
 
+    if Path(name_or_path).is_dir() and not Path(name_or_path, "config.json").is_file():
+        raise OSError(f"{name_or_path} is a folder without config.json: not a transformers model")
     try:
         model = AutoModelForCausalLM.from_pretrained(
             name_or_path, attn_implementation="eager", dtype=dtype or torch.float32

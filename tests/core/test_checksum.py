@@ -84,3 +84,45 @@ def test_check_script_reports_a_damaged_file(tmp_path):
     assert proc.returncode == 1 and f"{f}: does not match" in proc.stderr
     with pytest.raises(ChecksumError):
         verify(f)
+
+
+def _shipped_copy(tmp_path) -> Path:
+    """A repository root holding one shipped weight file, its sidecar and the manifest."""
+    from core.checksum import write_manifest, write_sidecar
+
+    f = tmp_path / "tasks" / "w" / "x.safetensors"
+    f.parent.mkdir(parents=True)
+    f.write_bytes(b"0123456789")
+    write_sidecar(f)
+    write_manifest([f], tmp_path)
+    return f
+
+
+def test_a_shipped_file_without_its_sidecar_is_still_checked(tmp_path):
+    """Issue 20 item 12: the package's manifest keeps the digest when the sidecar is gone."""
+    from core.checksum import sidecar
+
+    f = _shipped_copy(tmp_path)
+    sidecar(f).unlink()
+    verify(f, root=tmp_path)  # intact: passes on the manifest's digest
+    f.write_bytes(b"0123456780")
+    with pytest.raises(ChecksumError, match=f"weights file {f} is damaged"):
+        verify(f, root=tmp_path)
+
+
+def test_a_shipped_file_with_no_digest_anywhere_is_refused(tmp_path):
+    from core.checksum import MANIFEST, sidecar
+
+    f = _shipped_copy(tmp_path)
+    sidecar(f).unlink()
+    (tmp_path / MANIFEST).write_text("{}")
+    with pytest.raises(ChecksumError, match="has no recorded checksum"):
+        verify(f, root=tmp_path)
+
+
+def test_the_package_manifest_lists_every_shipped_weight_file():
+    from core.checksum import read_manifest, sha256_file, shipped_name
+
+    manifest = read_manifest(ROOT)
+    for f in shipped_weights(ROOT):
+        assert manifest[shipped_name(f, ROOT)] == sha256_file(f), f

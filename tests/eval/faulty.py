@@ -4,7 +4,7 @@
 ``_test-slow`` sleeps ``SLOW_S`` then scores like ``_test-grad`` (time to send a signal);
 ``_test-flaky`` SIGKILLs its own process the first time it runs (a marker file remembers), then
 scores like ``_test-grad``: a killed worker whose job a retry finishes. ``_test-empty`` is
-``_test-tiny`` with an empty ground truth (D10).
+``_test-tiny`` with an empty ground truth (D10). ``_test-keyboard`` raises KeyboardInterrupt.
 """
 
 from __future__ import annotations
@@ -66,3 +66,11 @@ class EmptyTruthTask(TinyTask):
 
     def _ground_truth(self, graph, ablation):
         return set()
+
+
+@register_method("_test-keyboard")
+class KeyboardMethod(Method):
+    description = "test only: raises KeyboardInterrupt (Ctrl-C inside an --inline method)"
+
+    def scores(self, problem):
+        raise KeyboardInterrupt
