@@ -124,8 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--executor",
         default="local",
-        help="how jobs run: local (a process per job, default), inline (this process), "
-        "ray (a Ray task per job; pip install -e '.[ray]')",
+        help="how jobs run: local (a process per job, default), pool (the same, --workers at "
+        "a time), inline (this process), ray (a Ray task per job; pip install -e '.[ray]')",
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="--executor pool: jobs at a time (default 2)"
     )
     p.add_argument("--address", help="--executor ray: an existing cluster (HOST:PORT or auto)")
     p.add_argument(
@@ -323,7 +326,10 @@ def _executor(args: argparse.Namespace) -> Executor:
         raise UsageError(f"--retries must be at least 0, got {args.retries}")
     if key != "ray" and (args.address or args.memory_mb is not None):
         raise UsageError("--address and --memory-mb are for --executor ray")
-    opts = ExecOptions(args.timeout, args.retries, args.memory_mb, args.address)
+    if args.workers is not None and key != "pool":
+        raise UsageError("--workers is for --executor pool")
+    workers = 2 if args.workers is None else args.workers
+    opts = ExecOptions(args.timeout, args.retries, args.memory_mb, args.address, workers)
     executor = make_executor(key, opts)
     try:
         executor.check()

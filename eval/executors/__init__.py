@@ -1,7 +1,8 @@
-"""Executors of the runner's jobs: ``local`` (a process per job, default), ``inline`` (in the
-runner's process) and ``ray`` (a Ray task per job, on a local or existing cluster)."""
+"""Executors of the runner's jobs: ``local`` (a process per job, default), ``pool`` (the same,
+``--workers`` at a time), ``inline`` (in the runner's process) and ``ray`` (a Ray task per job,
+on a local or existing cluster)."""
 
-from eval.executors import inline, local, ray  # noqa: F401  (register)
+from eval.executors import inline, local, pool, ray  # noqa: F401  (register)
 from eval.executors.base import ExecOptions, Executor
 from eval.executors.registry import EXECUTORS, make_executor, register_executor
 

@@ -29,12 +29,14 @@ class ExecOptions:
         with status ``timeout: ...``. retries: how often a job whose worker died (killed, out of
         memory, a lost node) is run again before it is recorded as failed. memory_mb: memory a
         job declares to a scheduler (Ray); None: none declared. address: an existing cluster.
+        workers: jobs run at a time by ``--executor pool``.
     """
 
     timeout: float | None = None
     retries: int = 1
     memory_mb: int | None = None
     address: str | None = None
+    workers: int = 1  # --executor pool: jobs at a time
 
 
 class Executor(ABC):

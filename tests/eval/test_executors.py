@@ -71,7 +71,7 @@ def _comparable(out: Path) -> list[dict]:
 
 
 def test_registry_lists_the_executors():
-    assert {"local", "inline", "ray"} <= set(EXECUTORS.keys())
+    assert {"local", "pool", "inline", "ray"} <= set(EXECUTORS.keys())
 
 
 JOBS = ["--methods", "_test-grad,_test-random,_test-broken", "--seeds", "2"]
@@ -88,6 +88,21 @@ def local_run(faulty, tmp_path_factory):
 def test_inline_equals_local(local_run, tmp_path):
     assert run.main([*BASE, *JOBS, "--out", str(tmp_path / "inline"), "--inline"]) == 1
     assert _comparable(tmp_path / "inline") == _comparable(local_run)
+
+
+def test_pool_equals_local(local_run, tmp_path):
+    """Two jobs at a time: the same records in the plan's order (cost columns aside)."""
+    out = tmp_path / "pool"
+    assert run.main([*BASE, *JOBS, "--out", str(out), "--executor", "pool", "--workers", "2"]) == 1
+    assert _comparable(out) == _comparable(local_run)
+
+
+def test_workers_is_checked(tmp_path, capsys):
+    assert run.main([*BASE, *JOBS, "--out", str(tmp_path / "a"), "--workers", "2"]) == 2
+    assert "--workers is for --executor pool" in capsys.readouterr().err
+    argv = [*BASE, *JOBS, "--out", str(tmp_path / "b"), "--executor", "pool", "--workers", "0"]
+    assert run.main(argv) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
 
 
 def test_local_retries_a_killed_worker(faulty, tmp_path, flaky_marker):

@@ -99,6 +99,32 @@ def test_signal_marks_the_run_and_resume_finishes_it(faulty, tmp_path, capsys, s
     assert info["status"] == "finished" and len(info["resumed"]) == 1
 
 
+def test_sigterm_stops_a_pool_and_its_children(faulty, tmp_path, capsys):
+    """--executor pool: the same contract (143, interrupted, resumable) and no job process left
+    running once the runner returns."""
+    import multiprocessing
+
+    out = tmp_path / "pool"
+
+    def send():
+        _wait_for_records(out, 2)
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    code = run.main([*ARGS, "--out", str(out), "--executor", "pool", "--workers", "2"])
+    sender.join()
+    assert code == 143
+    assert json.loads((out / RUN_INFO).read_text())["status"] == "interrupted"
+    t0 = time.monotonic()
+    while multiprocessing.active_children() and time.monotonic() - t0 < 10:
+        time.sleep(0.1)
+    assert not multiprocessing.active_children()
+    assert run.main([*ARGS, "--resume", str(out)]) == 0
+    assert all(r.ok for r in read_records(out)) and len(read_records(out)) == 4
+
+
 @pytest.mark.slow  # a fresh interpreter and forkserver: ~40 s on a loaded 2-core machine
 def test_sigterm_to_the_runner_alone_stops_its_worker(tmp_path):
     """A signal to the main process only (not its group): the worker is killed too, no temp
