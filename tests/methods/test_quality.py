@@ -18,9 +18,10 @@ every machine, dtype and thread count (tests/eval/test_ties.py). eap on tracr-pr
 (0.8333) ranked by residue only (every score below 1e-9 where the metric gap is 0.195; its
 gradient is exactly 0 at the clean input): now 0.500. Slow tier, reverse/zero: ieg 0.9896 ->
 0.9433, eap-ig-act 0.991 -> 0.9418, ipd-pos 0.9834 -> 0.9724, eap-pos 0.939 -> 0.6081; eap-pos on
-proportion/resample 0.6667 -> 0.500 (each had small scores ordered below float32 precision). ``TOL`` (0.01) is what each value needs:
-no value below is decided by a difference under the tie tolerance, so the remaining movement is
-the method's own (a different tie draw cannot move a rank AUC; a changed method can).
+proportion/resample 0.6667 -> 0.500 (each had small scores ordered below float32 precision).
+``TOL`` (0.01) is what each value needs: no value below is decided by a difference under the tie
+tolerance, so the remaining movement is the method's own (a different tie draw cannot move a
+rank AUC; a changed method can).
 
 Issue 15 (2026-12-03): ``eap-ig`` is now EAP-IG-inputs (20 steps); the method that had the key
 (mask-path integrated gradients, 5 midpoints: 0.9866 on tracr-reverse/zero) is ``ieg``, now at
