@@ -96,7 +96,7 @@ def test_equals_transformer_lens_3_hooked_transformer(kind, dtype):
     fresh = HookedModel(HookedConfig(**{**base, "seed": 7}))
     result = fresh.load_state_dict(theirs.state_dict(), strict=False)
     assert not result.missing_keys
-    assert torch.equal(fresh(tokens), lt)
+    assert torch.equal(fresh(tokens), theirs(tokens))
 
 
 def test_switches_and_hooks():
