@@ -27,7 +27,8 @@ def tiny_model(
     d_vocab: int = 50,
     std: float | None = None,
 ) -> HookedModel:
-    """A random-weight HookedModel (TransformerLens 3 ``HookedTransformer`` layout); weights drawn with a large std so every edge matters
+    """A random-weight HookedModel (TransformerLens 3 ``HookedTransformer`` layout); weights
+    drawn with a large std so every edge matters
     (smaller without LayerNorm, where activations otherwise grow to ~1e3)."""
     if std is None:
         std = 0.12 if KINDS[kind].get("normalization_type", "LN") is None else 0.3

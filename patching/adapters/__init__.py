@@ -29,8 +29,8 @@ def to_spec(model) -> ModelSpec:
         return hf.from_hf(model)
     raise TypeError(
         f"can't read a {type(model).__name__}: pass a patching.hooked.HookedModel, a "
-        "TransformerLens HookedTransformer (3.x) or TransformerBridge, a transformers causal-LM model (or its hub name / local path), or a "
-        "ModelSpec"
+        "TransformerLens HookedTransformer (3.x) or TransformerBridge, a transformers causal-LM "
+        "model (or its hub name / local path), or a ModelSpec"
     )
 
 

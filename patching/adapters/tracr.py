@@ -1,7 +1,8 @@
 """Compiled tracr programs as hookable transformer models: compile, convert, write and load.
 
 Task-agnostic: a :class:`RaspProgram` (a RASP program and its compiler settings) in, a
-:class:`patching.hooked.HookedModel` (TransformerLens 3 ``HookedTransformer`` layout) out. tracr (and with it JAX and Haiku) is needed only to (re)compile:
+:class:`patching.hooked.HookedModel` (TransformerLens 3 ``HookedTransformer`` layout) out.
+tracr (and with it JAX and Haiku) is needed only to (re)compile:
 :func:`write_weights` stores ``<name>.safetensors`` (the ``HookedTransformer`` state dict) and
 ``<name>.json`` (config, token encodings, residual-stream labels); loading reads those two files
 and needs only torch. Which programs exist and where their weights ship is the tasks' business

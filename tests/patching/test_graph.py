@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from patching import EdgeGraph, GraphConfig, GraphOptions, PatchableModel
 from patching.hooked import HookedConfig, HookedModel
 from tests.models import tiny_model
