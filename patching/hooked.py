@@ -364,8 +364,8 @@ class HookedModel(HookedRootModule):
     def to(self, *args, print_details: bool = False, **kwargs):  # TL's signature
         out = super().to(*args, **kwargs)
         p = next(self.parameters(), None)
-        if p is not None:
-            self.cfg.device = str(p.device)
+        if p is not None:  # as TransformerLens: the config follows the weights
+            self.cfg.device, self.cfg.dtype = str(p.device), p.dtype
         return out
 
     def forward(self, tokens, return_type: str | None = "logits", stop_at_layer=None):

@@ -115,6 +115,8 @@ def test_switches_and_hooks():
         tokens, fwd_hooks=[("blocks.1.hook_mlp_out", lambda act, hook: torch.zeros_like(act))]
     )
     assert not torch.allclose(zeroed, plain)
+    wide = model.to(torch.float64)
+    assert wide.cfg.dtype == torch.float64 and wide(tokens).dtype == torch.float64
     with pytest.raises(ValueError, match="positional"):
         HookedConfig(n_layers=1, d_model=8, n_ctx=4, d_head=4, act_fn="relu",
                      positional_embedding_type="rotary")  # fmt: skip
