@@ -11,10 +11,11 @@ import torch
 
 
 def gpt2_small_shaped(dtype: torch.dtype = torch.float32, seed: int = 0, device: str = "cpu"):
-    """A ``HookedTransformer`` with GPT-2 small's configuration and random weights."""
-    from transformer_lens import HookedTransformer, HookedTransformerConfig
+    """A :class:`patching.hooked.HookedModel` with GPT-2 small's configuration and random weights
+    (TransformerLens's initialisation: the same weights as a seeded ``HookedTransformer``)."""
+    from patching.hooked import HookedConfig, HookedModel
 
-    cfg = HookedTransformerConfig(
+    cfg = HookedConfig(
         n_layers=12,
         n_heads=12,
         d_model=768,
@@ -28,4 +29,4 @@ def gpt2_small_shaped(dtype: torch.dtype = torch.float32, seed: int = 0, device:
         dtype=dtype,
         device=device,
     )
-    return HookedTransformer(cfg).eval()
+    return HookedModel(cfg).eval()

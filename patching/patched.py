@@ -236,7 +236,8 @@ def _scaled(t: Tensor, inv: Tensor | None, b: Tensor) -> Tensor:
 class PatchableModel:
     """A model with an edge graph and an exact one-pass patched forward.
 
-    ``model``: a TransformerLens ``HookedTransformer``, a ``transformers`` causal-LM (GPT-2,
+    ``model``: a :class:`patching.hooked.HookedModel`, a TransformerLens 3 ``HookedTransformer`` or
+    TransformerLens 4 ``TransformerBridge``, a ``transformers`` causal-LM (GPT-2,
     GPT-NeoX/Pythia, Llama, Qwen2, Gemma-2), or a hub name / local path loaded with
     ``transformers``. It is read once into a neutral :class:`ModelSpec` (``self.cfg``).
     The model's parameters are frozen (``requires_grad=False``): discovery learns edge

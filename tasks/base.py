@@ -143,7 +143,8 @@ class Task(ABC):
 
     @abstractmethod
     def load_model(self, device: str = "cpu"):
-        """The task's ``HookedTransformer``, in eval mode on ``device``."""
+        """The task's model (a ``patching.hooked.HookedModel``, or a ``transformers`` or
+        TransformerLens model ``PatchableModel`` reads), in eval mode on ``device``."""
 
     @abstractmethod
     def _make_data(self, n: int, seed: int) -> TaskData:

@@ -141,7 +141,7 @@ def load_meta(name: str, weights_dir: Path = WEIGHTS_DIR) -> dict:
 
 
 def load_model(name: str, device: str = "cpu", weights_dir: Path = WEIGHTS_DIR):
-    """The shipped compiled program ``name`` as a ``HookedTransformer`` on ``device``."""
+    """The shipped compiled program ``name`` as a ``HookedModel`` on ``device``."""
     reason = missing_weights_reason(name, weights_dir)
     if reason:
         raise FileNotFoundError(reason)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from eval.shapes import gpt2_small_shaped  # noqa: F401  (re-exported for the tests)
+from patching.hooked import HookedConfig, HookedModel
 
 KINDS = {
     # GPT-2 style: LayerNorm, GELU MLPs
@@ -26,12 +26,13 @@ def tiny_model(
     d_model: int = 32,
     d_vocab: int = 50,
     std: float | None = None,
-) -> HookedTransformer:
-    """A random-weight HookedTransformer; weights drawn with a large std so every edge matters
+) -> HookedModel:
+    """A random-weight HookedModel (TransformerLens 3 ``HookedTransformer`` layout); weights
+    drawn with a large std so every edge matters
     (smaller without LayerNorm, where activations otherwise grow to ~1e3)."""
     if std is None:
         std = 0.12 if KINDS[kind].get("normalization_type", "LN") is None else 0.3
-    cfg = HookedTransformerConfig(
+    cfg = HookedConfig(
         n_layers=n_layers,
         n_heads=n_heads,
         d_model=d_model,
@@ -43,7 +44,7 @@ def tiny_model(
         dtype=dtype,
         **KINDS[kind],
     )
-    model = HookedTransformer(cfg)
+    model = HookedModel(cfg)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():

@@ -1,5 +1,7 @@
 """Adapters that read a model's weights into a neutral :class:`ModelSpec` (one module per
-source: ``tl`` for TransformerLens ``HookedTransformer``, ``hf`` for ``transformers`` models;
+source: ``tl`` for TransformerLens 3 ``HookedTransformer`` and the project's ``HookedModel``
+(:mod:`patching.hooked`), ``hf`` for ``transformers`` models, ``native`` for TransformerLens 4's
+native model;
 a TransformerLens ``TransformerBridge`` is read through the ``transformers`` model it wraps).
 """
 
@@ -10,7 +12,8 @@ from patching.adapters.spec import ModelSpec
 
 def to_spec(model) -> ModelSpec:
     """The :class:`ModelSpec` of ``model``: a ``ModelSpec``, a TransformerLens
-    ``HookedTransformer``, a ``transformers`` causal-LM, or a hub name / local path (loaded with
+    ``HookedTransformer`` (3.x), a :class:`patching.hooked.HookedModel`, a TransformerLens
+    ``TransformerBridge``, a ``transformers`` causal-LM, or a hub name / local path (loaded with
     ``transformers``)."""
     from patching.adapters import hf, tl
 
@@ -25,9 +28,9 @@ def to_spec(model) -> ModelSpec:
     if hf.is_hf_causal_lm(model):
         return hf.from_hf(model)
     raise TypeError(
-        f"can't read a {type(model).__name__}: pass a TransformerLens HookedTransformer or "
-        "TransformerBridge, a transformers causal-LM model (or its hub name / local path), or a "
-        "ModelSpec"
+        f"can't read a {type(model).__name__}: pass a patching.hooked.HookedModel, a "
+        "TransformerLens HookedTransformer (3.x) or TransformerBridge, a transformers causal-LM "
+        "model (or its hub name / local path), or a ModelSpec"
     )
 
 

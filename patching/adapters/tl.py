@@ -1,4 +1,6 @@
-"""Adapter for TransformerLens 3 ``HookedTransformer`` models (GPT-2-style sequential blocks).
+"""Adapter for TransformerLens 3 ``HookedTransformer`` models and the project's own
+:class:`patching.hooked.HookedModel` (the same layout; works with TransformerLens 3 and 4)
+(GPT-2-style sequential blocks).
 
 Reads the weights as they are (views, no copies) into a :class:`ModelSpec`. Architectures the
 TransformerLens path does not express (rotary, grouped-query attention, ...) raise
@@ -21,7 +23,9 @@ _NORM_KINDS = {
 
 
 def is_hooked_transformer(model) -> bool:
-    return type(model).__name__ == "HookedTransformer" and hasattr(model, "blocks")
+    """A TransformerLens 3 ``HookedTransformer`` or a :class:`patching.hooked.HookedModel`."""
+    name = type(model).__name__
+    return name in ("HookedTransformer", "HookedModel") and hasattr(model, "blocks")
 
 
 def _norm(module) -> Norm:
@@ -73,7 +77,7 @@ def _layer(block, attn_only: bool) -> Layer:
 
 
 def from_hooked_transformer(model) -> ModelSpec:
-    """The :class:`ModelSpec` of a TransformerLens 3 ``HookedTransformer``."""
+    """The :class:`ModelSpec` of a TransformerLens 3 ``HookedTransformer`` or a ``HookedModel``."""
     cfg = model.cfg
     check_supported(cfg)
     has_final = cfg.normalization_type is not None and hasattr(model, "ln_final")

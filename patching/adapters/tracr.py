@@ -1,7 +1,8 @@
-"""Compiled tracr programs as TransformerLens models: compile, convert, write and load.
+"""Compiled tracr programs as hookable transformer models: compile, convert, write and load.
 
 Task-agnostic: a :class:`RaspProgram` (a RASP program and its compiler settings) in, a
-``HookedTransformer`` out. tracr (and with it JAX and Haiku) is needed only to (re)compile:
+:class:`patching.hooked.HookedModel` (TransformerLens 3 ``HookedTransformer`` layout) out.
+tracr (and with it JAX and Haiku) is needed only to (re)compile:
 :func:`write_weights` stores ``<name>.safetensors`` (the ``HookedTransformer`` state dict) and
 ``<name>.json`` (config, token encodings, residual-stream labels); loading reads those two files
 and needs only torch. Which programs exist and where their weights ship is the tasks' business
@@ -202,10 +203,11 @@ def load_state(name: str, weights_dir: Path) -> dict[str, torch.Tensor]:
 
 
 def build_model(tensors: dict[str, torch.Tensor], meta: dict, device: str = "cpu"):
-    """A ``HookedTransformer`` (eval mode, float32) holding converted tracr weights."""
-    from transformer_lens import HookedTransformer, HookedTransformerConfig
+    """A :class:`patching.hooked.HookedModel` (eval mode, float32) holding converted tracr
+    weights."""
+    from patching.hooked import HookedConfig, HookedModel
 
-    cfg = HookedTransformerConfig(
+    cfg = HookedConfig(
         **meta["config"],
         act_fn="relu",
         normalization_type=None,
@@ -215,7 +217,7 @@ def build_model(tensors: dict[str, torch.Tensor], meta: dict, device: str = "cpu
         init_weights=False,
         device=device,
     )
-    model = HookedTransformer(cfg)
+    model = HookedModel(cfg)
     result = model.load_state_dict(tensors, strict=False)
     params = {n for n, _ in model.named_parameters()}
     unset = params.intersection(result.missing_keys)
@@ -228,7 +230,7 @@ def build_model(tensors: dict[str, torch.Tensor], meta: dict, device: str = "cpu
 
 
 def load_model(name: str, weights_dir: Path, device: str = "cpu"):
-    """The compiled program stored as ``name`` in ``weights_dir``, as a ``HookedTransformer``."""
+    """The compiled program stored as ``name`` in ``weights_dir``, as a ``HookedModel``."""
     missing = missing_files(name, weights_dir)
     if missing:
         raise FileNotFoundError(f"missing {', '.join(map(str, missing))}")

@@ -1,8 +1,8 @@
 """Induction on a small learned model (offline: the checkpoint ships with the package).
 
-Model: a 2-layer attention-only ``HookedTransformer`` without normalisation, 4 heads per layer,
-trained by ``python -m tasks.induction.train`` on ``[BOS, prefix, s, s]`` sequences
-(:mod:`tasks.induction.data`; configuration, losses and timing in ``train_record.json``).
+Model: a 2-layer attention-only ``HookedModel`` (:mod:`patching.hooked`) without normalisation,
+4 heads per layer, trained by ``python -m tasks.induction.train`` on ``[BOS, prefix, s, s]``
+sequences (:mod:`tasks.induction.data`; configuration, losses and timing in ``train_record.json``).
 
 Task data: a clean sequence repeats a segment of ``L`` distinct tokens (``L`` from 4 to 12,
 right-aligned after a random prefix); its corrupted partner ``[BOS, prefix', a, b]`` is fresh

@@ -67,10 +67,10 @@ class ModelConfig:
         return asdict(self)
 
     def hooked_config(self):
-        """The TransformerLens config: attention-only, no normalisation (see train.py)."""
-        from transformer_lens import HookedTransformerConfig
+        """The model config: attention-only, no normalisation (see train.py)."""
+        from patching.hooked import HookedConfig
 
-        return HookedTransformerConfig(
+        return HookedConfig(
             n_layers=self.n_layers,
             n_heads=self.n_heads,
             d_model=self.d_model,

@@ -18,10 +18,11 @@ TRAIN_RECORD = HERE / "train_record.json"
 
 
 def build_model(cfg: ModelConfig):
-    """A freshly initialised ``HookedTransformer`` of shape ``cfg``."""
-    from transformer_lens import HookedTransformer
+    """A freshly initialised :class:`patching.hooked.HookedModel` of shape ``cfg`` (the
+    ``HookedTransformer`` layout the checkpoint is stored in)."""
+    from patching.hooked import HookedModel
 
-    return HookedTransformer(cfg.hooked_config())
+    return HookedModel(cfg.hooked_config())
 
 
 def recorded_config(record_path: Path = TRAIN_RECORD) -> ModelConfig:

@@ -1,6 +1,7 @@
 """Train the induction model: ``python -m tasks.induction.train`` (about 3 minutes on one core).
 
-A 2-layer attention-only ``HookedTransformer`` (4 heads of 16 per layer, d_model 64, vocabulary
+A 2-layer attention-only ``HookedModel`` (:mod:`patching.hooked`; 4 heads of 16 per layer,
+d_model 64, vocabulary
 64 with BOS = 0, n_ctx 25) learns next-token prediction on ``[BOS, prefix, s, s]`` sequences of
 i.i.d. tokens (:func:`tasks.induction.data.training_batch`; the module docstring there says why
 the data look this way). AdamW, lr 3e-3 with 100 warm-up steps and linear decay to 10%, weight

@@ -158,8 +158,12 @@ class IOITask(Task):
             from patching.adapters import hf
 
             return hf.load(self.model, device=device)
-        from transformer_lens import HookedTransformer
+        try:  # TransformerLens 3: its GPT-2 (weights processed: LN folded, centred)
+            from transformer_lens import HookedTransformer
+        except ImportError:  # TransformerLens 4 has no HookedTransformer: transformers' GPT-2
+            from patching.adapters import hf
 
+            return hf.load(MODEL_NAME, device=device)
         model = HookedTransformer.from_pretrained(MODEL_NAME, device=device)
         return model.eval()
 

@@ -176,9 +176,9 @@ def test_eap_is_exact_when_the_output_is_linear_in_each_edge():
 def _linear_problem():
     """No LayerNorm, attention-only, W_Q = W_K = 0 (uniform attention), metric = answer logit:
     the metric is affine in every single edge's coefficient."""
-    from transformer_lens import HookedTransformer, HookedTransformerConfig
+    from patching.hooked import HookedConfig, HookedModel
 
-    cfg = HookedTransformerConfig(
+    cfg = HookedConfig(
         n_layers=2,
         n_heads=3,
         d_model=12,
@@ -190,7 +190,7 @@ def _linear_problem():
         dtype=torch.float64,
         seed=0,
     )
-    model = HookedTransformer(cfg)
+    model = HookedModel(cfg)
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for p in model.parameters():

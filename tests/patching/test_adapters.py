@@ -12,8 +12,8 @@ from patching.adapters.tiny import TINY, tiny_hf_model
 
 
 def test_hooked_transformer_and_hf_gpt2_give_the_same_kind_of_spec():
-    # TransformerLens 4 has no HookedTransformer: skip there
-    tiny_model = pytest.importorskip("tests.models", exc_type=ImportError).tiny_model
+    from tests.models import tiny_model  # a HookedModel (HookedTransformer layout)
+
     tl = to_spec(tiny_model("gpt2"))
     hf = to_spec(tiny_hf_model("gpt2"))
     for spec in (tl, hf):

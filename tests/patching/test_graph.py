@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from patching import EdgeGraph, GraphConfig, GraphOptions, PatchableModel
+from patching.hooked import HookedConfig, HookedModel
 from tests.models import tiny_model
 
 
@@ -77,10 +77,16 @@ def test_graph_options_resolve_the_sequence_length():
         GraphOptions(per_position=7)
 
 
-def _cfg(**kw):
-    base = dict(n_layers=1, d_model=16, n_ctx=8, d_head=4, n_heads=4, d_vocab=10, act_fn="relu")
-    base.update(kw)
-    return HookedTransformerConfig(**base)
+def _model(**features):
+    """A model whose config claims ``features`` (set after building: ``HookedModel`` itself
+    builds only the architectures the graph supports; the adapter must still refuse a config
+    that names others, as a TransformerLens 3 ``HookedTransformer`` of that config would)."""
+    cfg = HookedConfig(n_layers=1, d_model=16, n_ctx=8, d_head=4, n_heads=4, d_vocab=10,
+                       act_fn="relu")  # fmt: skip
+    model = HookedModel(cfg)
+    for k, v in features.items():
+        setattr(model.cfg, k, v)
+    return model
 
 
 @pytest.mark.parametrize(
@@ -92,9 +98,25 @@ def _cfg(**kw):
     ],
 )
 def test_unsupported_architectures_raise(kw, feature):
-    model = HookedTransformer(_cfg(**kw))
     with pytest.raises(NotImplementedError, match=feature):
-        PatchableModel(model)
+        PatchableModel(_model(**kw))
+
+
+def test_unsupported_hooked_transformer_architectures_raise():
+    """The same refusals on TransformerLens 3 ``HookedTransformer``s built with those features
+    (TransformerLens 4 has none: skipped there)."""
+    try:
+        from transformer_lens import HookedTransformer, HookedTransformerConfig
+    except ImportError:
+        pytest.skip("TransformerLens 4: no HookedTransformer")
+    base = dict(n_layers=1, d_model=16, n_ctx=8, d_head=4, n_heads=4, d_vocab=10, act_fn="relu")
+    for kw, feature in [
+        (dict(positional_embedding_type="rotary", rotary_dim=4), "rotary"),
+        (dict(parallel_attn_mlp=True), "parallel attention"),
+        (dict(n_key_value_heads=2), "grouped-query"),
+    ]:
+        with pytest.raises(NotImplementedError, match=feature):
+            PatchableModel(HookedTransformer(HookedTransformerConfig(**base, **kw)))
 
 
 def test_bad_masks_and_batches():

@@ -647,16 +647,15 @@ def test_gpt2_prefers_the_indirect_object():
 def test_data_fits_the_patched_forward(task, data, word_tokenizer):
     """The batch runs through a tiny random model's patched forward: all-ones masks give the
     clean logits, all-zeros the corrupted ones, and the metric reads them."""
-    from transformer_lens import HookedTransformer, HookedTransformerConfig
-
+    from patching.hooked import HookedConfig, HookedModel
     from patching.patched import PatchableModel
 
     torch.manual_seed(0)
-    cfg = HookedTransformerConfig(
+    cfg = HookedConfig(
         n_layers=2, d_model=16, n_heads=2, d_head=8, d_mlp=32, n_ctx=32,
         d_vocab=len(word_tokenizer), act_fn="gelu_new", normalization_type="LN",
     )  # fmt: skip
-    model = PatchableModel(HookedTransformer(cfg).eval())
+    model = PatchableModel(HookedModel(cfg).eval())
     small = task.make_data(4, seed=0)
     ablation = model.ablate("resample", small.clean, small.corrupted)
     ones = torch.ones(model.graph.n_edges)
