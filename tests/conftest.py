@@ -24,3 +24,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_slow)
         if "benchmark" in item.keywords and not config.getoption("--runbench"):
             item.add_marker(skip_bench)
+
+
+@pytest.fixture
+def restore_tasks():
+    """File tasks registered by a test are removed after it (other tests list TASKS). Modules
+    that register tasks use it: ``pytestmark = pytest.mark.usefixtures("restore_tasks")``."""
+    from tasks.base import TASKS
+
+    before = set(TASKS.keys())
+    yield
+    for key in set(TASKS.keys()) - before:
+        TASKS.unregister(key)

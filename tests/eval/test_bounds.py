@@ -13,19 +13,10 @@ import pytest
 
 from eval import run
 from eval.records import RECORDS
-from tasks.base import TASKS
 from tasks.file_task import DEFAULT_N, HELDOUT_MAX, FileTask, FileTaskSpec
+from tests.files import EXAMPLE, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "induction_pairs.csv"
-
-
-@pytest.fixture(autouse=True)
-def _restore_tasks():
-    before = set(TASKS.keys())
-    yield
-    for key in set(TASKS.keys()) - before:
-        TASKS.unregister(key)
+pytestmark = pytest.mark.usefixtures("restore_tasks")
 
 
 def _big_file(folder: Path, rows: int) -> Path:

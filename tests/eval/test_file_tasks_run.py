@@ -15,19 +15,14 @@ from eval.records import RECORDS, read_records
 from eval.worker import Job, run_job
 from tasks.base import TASKS
 from tasks.file_task import FileTaskSpec
+from tests import files
+from tests.files import BASE
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = str(ROOT / "examples" / "induction_pairs.csv")
-TRUTH = str(ROOT / "examples" / "induction_truth.txt")
-BASE = ["--seeds", "1", "--device", "cpu", "--inline", "--no-plots", "--model", "induction"]
+EXAMPLE = str(files.EXAMPLE)
+TRUTH = str(files.TRUTH)
 
 
-@pytest.fixture(autouse=True)
-def _restore_tasks():
-    before = set(TASKS.keys())
-    yield
-    for key in set(TASKS.keys()) - before:
-        TASKS.unregister(key)
+pytestmark = pytest.mark.usefixtures("restore_tasks")
 
 
 def test_induction_example_with_truth(tmp_path, capsys):

@@ -9,21 +9,14 @@ import pytest
 
 from eval import run
 from eval.records import RECORDS, read_records
-from tasks.base import TASKS
 from tasks.file_task import distinct_keys
+from tests.files import BASE, EXAMPLE
+from tests.files import TRUTH as TRUTH_PATH
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "induction_pairs.csv"
-TRUTH = str(ROOT / "examples" / "induction_truth.txt")
-BASE = ["--seeds", "1", "--device", "cpu", "--inline", "--no-plots", "--model", "induction"]
+TRUTH = str(TRUTH_PATH)
 
 
-@pytest.fixture(autouse=True)
-def _restore_tasks():
-    before = set(TASKS.keys())
-    yield
-    for key in set(TASKS.keys()) - before:
-        TASKS.unregister(key)
+pytestmark = pytest.mark.usefixtures("restore_tasks")
 
 
 def _two_files(tmp_path) -> tuple[Path, Path]:

@@ -5,28 +5,19 @@ cut-short records.csv; eval.circuit --out of another format's suffix."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
 from eval import run
 from eval.records import RECORDS, read_records
-from tasks.base import TASKS
 from tests.eval.test_circuit import main as circuit_main
 from tests.eval.test_circuit import make_run
+from tests.files import BASE, EXAMPLE
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "induction_pairs.csv"
-BASE = ["--seeds", "1", "--device", "cpu", "--inline", "--no-plots", "--model", "induction"]
 HEADER = "clean,corrupted,answer,wrong_answer\n"
 
 
-@pytest.fixture(autouse=True)
-def _restore_tasks():
-    before = set(TASKS.keys())
-    yield
-    for key in set(TASKS.keys()) - before:
-        TASKS.unregister(key)
+pytestmark = pytest.mark.usefixtures("restore_tasks")
 
 
 def _run_file(tmp_path, capsys, data: bytes | str, name="pairs.csv", *extra):

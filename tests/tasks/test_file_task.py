@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from core.registry import Registry
-from tasks.base import TASKS, Task, TaskData, get_task
+from tasks.base import Task, TaskData, get_task
 from tasks.file_task import (
     FileTaskError,
     FileTaskSpec,
@@ -24,20 +24,9 @@ from tasks.file_task import (
 )
 from tasks.pair_metrics import PAIR_METRICS, get_pair_metric, logit_diff, logprob, neg_kl
 from tasks.readers import PairFileError, read_pairs, read_truth
+from tests.files import EXAMPLE, GPT2_EXAMPLE, ROOT, TRUTH
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "induction_pairs.csv"
-TRUTH = ROOT / "examples" / "induction_truth.txt"
-GPT2_EXAMPLE = ROOT / "examples" / "gpt2_ioi_pairs.csv"
-
-
-@pytest.fixture(autouse=True)
-def _restore_tasks():
-    """File tasks registered by a test are removed after it (other tests list TASKS)."""
-    before = set(TASKS.keys())
-    yield
-    for key in set(TASKS.keys()) - before:
-        TASKS.unregister(key)
+pytestmark = pytest.mark.usefixtures("restore_tasks")
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
