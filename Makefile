@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
-BENCH_ARGS ?= --methods all --tasks all --seeds 3
+BENCH_ARGS ?= --methods all --tasks all --seeds 3 --executor pool --workers 2
 TEST_ARGS ?=
 
 .PHONY: setup test test-all bench speed lint
