@@ -32,9 +32,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from methods.base import Method, Problem, register_method
+from methods.base import Method, register_method
 from methods.config import check_descent_ranges, check_types
 from methods.descent import DescentConfig, LagrangianTarget, descend, faithfulness
+from tasks.problem import Problem
 
 
 @dataclass(frozen=True)

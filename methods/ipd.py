@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from methods.base import Method, Problem, register_method
+from methods.base import Method, register_method
 from methods.config import check_descent_ranges, check_types
 from methods.descent import (
     OBJECTIVES,
@@ -51,6 +51,7 @@ from methods.descent import (
     faithfulness,
 )
 from methods.ipd_rank import RANKS, ExitTracker, attribution, exit_scores
+from tasks.problem import Problem
 
 
 def _sigmoid_gates(cfg: IpdConfig, n: int, device) -> Gates:

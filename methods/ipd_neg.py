@@ -41,11 +41,12 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from methods.base import Method, MethodConfig, Problem, register_method
+from methods.base import Method, MethodConfig, register_method
 from methods.config import check_types
 from methods.descent import Gates, LinearWarmup, SigmoidGates, descend, faithfulness
 from methods.ipd import IpdConfig
 from methods.ipd_rank import ExitTracker, attribution, exit_scores
+from tasks.problem import Problem
 
 
 @dataclass(frozen=True)

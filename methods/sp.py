@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from methods.base import Method, Problem, register_method
+from methods.base import Method, register_method
 from methods.descent import PenaltyDescentConfig, descend, faithfulness
+from tasks.problem import Problem
 
 
 @dataclass(frozen=True)
