@@ -1,7 +1,7 @@
 """``ipd``: interpolated-patch descent, the project's central method.
 
 Every edge gets a keep coefficient ``m = sigmoid(theta)`` that interpolates between its clean
-and ablated activation (shared/DESIGN.md); gradient descent on ``theta`` minimises
+and ablated activation (:mod:`patching.patched`); gradient descent on ``theta`` minimises
 
     faithfulness(m) + lambda(t) * sparsity(m)
 
