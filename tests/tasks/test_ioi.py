@@ -733,23 +733,8 @@ def test_eval_run_ioi_on_another_model(llama_dir, tmp_path):
 
     before = set(TASKS.keys())
     out = tmp_path / "run"
-    argv = [
-        "--tasks",
-        "ioi",
-        "--model",
-        llama_dir,
-        "--methods",
-        "eap",
-        "--seeds",
-        "1",
-        "--n",
-        "8",
-        "--device",
-        "cpu",
-        "--no-plots",
-        "--out",
-        str(out),
-    ]
+    argv = ["--tasks", "ioi", "--model", llama_dir, "--methods", "eap", "--seeds", "1",
+            "--n", "8", "--device", "cpu", "--no-plots", "--out", str(out)]
     try:
         assert run.main(argv) == 0
     finally:
@@ -764,16 +749,8 @@ def test_eval_run_ioi_on_another_model(llama_dir, tmp_path):
 def test_eval_run_model_needs_a_task_that_takes_one(tmp_path, capsys):
     from eval import run
 
-    argv = [
-        "--tasks",
-        "induction",
-        "--model",
-        "gpt2",
-        "--methods",
-        "eap",
-        "--out",
-        str(tmp_path / "run"),
-    ]
+    argv = ["--tasks", "induction", "--model", "gpt2", "--methods", "eap", "--out",
+            str(tmp_path / "run")]
     assert run.main(argv) == 2
     assert "takes a model" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
