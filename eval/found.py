@@ -16,7 +16,6 @@ or drawn without re-running the method.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import math
@@ -99,27 +98,11 @@ def read_trace(folder: str | Path, method: str, task: str, seed: int) -> dict[st
     return json.loads(path.read_text())
 
 
-# Attribute names of the dataclass traces that predate the dict contract -> standard keys.
-_LEGACY_TRACE_KEYS = {
-    "steps": "steps",
-    "stopped_early": "stopped_early",
-    "faithfulness": "final_loss",
-}
-
-
 def trace_dict(trace: Any) -> dict[str, Any]:
-    """A method's trace as a dict. Transitional, until every method sets a dict: a dataclass
-    trace (``IpdTrace``, ``HierTrace``) becomes its fields plus the standard keys read off its
-    attributes (``faithfulness`` -> ``final_loss``)."""
-    if isinstance(trace, dict):
-        return trace
-    if not dataclasses.is_dataclass(trace) or isinstance(trace, type):
+    """A method's trace, checked to be a dict (the contract of ``Method.trace``)."""
+    if not isinstance(trace, dict):
         raise TypeError(f"a method's trace must be a dict, got {type(trace).__name__}")
-    out = dataclasses.asdict(trace)
-    for attr, key in _LEGACY_TRACE_KEYS.items():
-        if hasattr(trace, attr):
-            out[key] = getattr(trace, attr)
-    return out
+    return trace
 
 
 def trace_summary(trace: dict[str, Any]) -> tuple[int | None, bool | None, float]:

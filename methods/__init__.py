@@ -6,7 +6,8 @@ Importing this package imports every method module beside it, so the registry is
 import importlib as _importlib
 import pkgutil as _pkgutil
 
-from methods.base import METHODS, Method, MethodConfig, Problem, get_method, register_method
+from methods.base import METHODS, Method, MethodConfig, get_method, register_method
+from tasks.problem import Problem
 
 __all__ = ["METHODS", "Method", "MethodConfig", "Problem", "get_method", "register_method"]
 

@@ -23,8 +23,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from methods.base import Method, MethodConfig, Problem, register_method
+from methods.base import Method, MethodConfig, register_method
 from methods.config import check_types
+from tasks.problem import Problem
 
 
 @dataclass(frozen=True)

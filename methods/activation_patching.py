@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
-from methods.base import Method, MethodConfig, Problem, register_method
+from methods.base import Method, MethodConfig, register_method
 from methods.config import check_types
+from tasks.problem import Problem
 
 
 @dataclass(frozen=True)

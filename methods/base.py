@@ -9,8 +9,7 @@ After a call, ``method.trace`` is a dict that the runner writes to the run folde
 (all optional): ``steps`` (int), ``stopped_early`` (bool) and ``final_loss`` (float, the final
 faithfulness loss normalised so the fully ablated model is ~1); any method-specific keys may be
 added (numbers, strings, and lists or dicts of them). ``Method.__call__`` resets it to ``{}``
-before ``scores``. (Transitional: a dataclass trace is still accepted; the runner converts it
-with ``eval.found.trace_dict``.)
+before ``scores``.
 """
 
 from __future__ import annotations
@@ -26,17 +25,9 @@ from torch import Tensor
 from core.registry import Registry
 from methods.config import check_types
 from patching.graph import GraphOptions
-from tasks.problem import NoSignalError, Problem
+from tasks.problem import Problem
 
-__all__ = [
-    "METHODS",
-    "Method",
-    "MethodConfig",
-    "NoSignalError",  # re-exported from tasks.problem for one release
-    "Problem",  # re-exported from tasks.problem for one release
-    "get_method",
-    "register_method",
-]
+__all__ = ["METHODS", "Method", "MethodConfig", "get_method", "register_method"]
 
 
 @dataclass(frozen=True)

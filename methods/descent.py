@@ -14,6 +14,10 @@
 - :class:`PlateauStop`: stop when the loss has stopped improving.
 - :func:`descend`: Adam on ``faithfulness(masks) + schedule(step, gates)``, with hooks for a
   custom gradient and for work after each step (``ipd-neg``'s adversary uses both).
+- :func:`faithfulness`: the normalised faithfulness loss of the masks (``kl`` or ``metric``).
+- :class:`DescentConfig`: the hyperparameters the mask-learning configs share (``ipd``, ``sp``,
+  ``edge-pruning``); :class:`PenaltyDescentConfig` adds a fixed sparsity weight ``lam`` and the
+  plateau stop (``ipd``, ``sp``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
+
+from methods.base import MethodConfig
+from methods.config import check_descent_ranges, check_types
+from tasks.problem import Problem
 
 
 class Gates(ABC):
@@ -296,3 +304,85 @@ def descend(
         trace.density = gates.penalty().item()
     trace.seconds = time.perf_counter() - t0
     return trace
+
+
+# ----- the faithfulness loss --------------------------------------------------------------------
+
+
+def _kl_loss(problem: Problem) -> Callable[[Tensor], Tensor]:
+    scale = max(problem.divergence_ablated, 1e-12)
+    return lambda m: problem.divergence_of(m) / scale
+
+
+def _metric_loss(problem: Problem) -> Callable[[Tensor], Tensor]:
+    clean, ablated = problem.metric_clean, problem.metric_ablated
+    return lambda m: ((problem.metric_of(m) - clean) / (clean - ablated)) ** 2
+
+
+# objective -> (problem -> loss of the masks, normalised to be ~1 for the fully ablated model)
+FAITHFULNESS: dict[str, Callable[[Problem], Callable[[Tensor], Tensor]]] = {
+    "kl": _kl_loss,
+    "metric": _metric_loss,
+}
+OBJECTIVES = tuple(FAITHFULNESS)
+
+
+def faithfulness(problem: Problem, objective: str) -> Callable[[Tensor], Tensor]:
+    """The loss of the masks for ``objective``, normalised to be ~1 for the fully ablated
+    model: ``kl``, the task's divergence from the clean output divided by its value for the
+    fully ablated model; ``metric``, the squared normalised metric recovery
+    ``((m(circuit) - m(clean)) / (m(clean) - m(ablated)))^2``."""
+    return FAITHFULNESS[objective](problem)
+
+
+# ----- configs ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DescentConfig(MethodConfig):
+    """What every mask-learning config has: ``steps`` of Adam at ``lr``; ``init``, the initial
+    gate logit (3: sigmoid 0.95, near the clean model); ``warmup``, the fraction of the steps
+    over which the sparsity term ramps up; ``beta``/``gamma``/``zeta``, the hard-concrete
+    constants (Louizos et al. 2018). A subclass re-declares a field to change its default.
+    Subclasses that add fields check them in their own ``__post_init__``
+    (:func:`methods.config.check_types` first, :func:`methods.config.check_descent_ranges`)."""
+
+    steps: int = 300
+    lr: float = 0.1
+    init: float = 3.0
+    warmup: float = 0.2
+    beta: float = 2 / 3
+    gamma: float = -0.1
+    zeta: float = 1.1
+
+    def __post_init__(self) -> None:
+        check_types(self)
+        check_descent_ranges(self)
+
+    def hard_concrete_gates(
+        self, n: int, device: torch.device | str | None = None
+    ) -> HardConcreteGates:
+        """``n`` hard-concrete gates started at ``init`` with this config's constants."""
+        return HardConcreteGates(
+            n, self.init, device, beta=self.beta, gamma=self.gamma, zeta=self.zeta
+        )
+
+
+@dataclass(frozen=True)
+class PenaltyDescentConfig(DescentConfig):
+    """A descent with a fixed sparsity weight and an early stop: ``lam`` (ramped linearly from 0
+    over the ``warmup``, :meth:`schedule`) weighs the gates' penalty; the run stops when the loss
+    has not improved by ``tol`` (relative) for ``patience`` steps after the warm-up
+    (:meth:`plateau_stop`)."""
+
+    lam: float = 0.05
+    patience: int = 40
+    tol: float = 1e-3
+
+    def schedule(self) -> LinearWarmup:
+        """``lam`` ramped over the first ``warmup`` fraction of the ``steps``."""
+        return LinearWarmup.over(self.lam, self.warmup, self.steps)
+
+    def plateau_stop(self) -> PlateauStop:
+        """A fresh early stop (one per run: it keeps state)."""
+        return PlateauStop(self.tol, self.patience)

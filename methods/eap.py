@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from methods.base import Method, Problem, register_method
+from methods.base import Method, register_method
+from tasks.problem import Problem
 
 
 def metric_gradient(problem: Problem, masks: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from methods.base import Method, MethodConfig, Problem, register_method
+from methods.base import Method, MethodConfig, register_method
 from methods.config import check_types
 from methods.integrated import (
     chunk_size,
@@ -33,6 +33,7 @@ from methods.integrated import (
     edge_sources,
     fixed_difference_gradients,
 )
+from tasks.problem import Problem
 
 DEFAULT_STEPS = 20
 

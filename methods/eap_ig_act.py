@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from methods.base import Method, MethodConfig, Problem, register_method
+from methods.base import Method, MethodConfig, register_method
 from methods.config import check_types
 from methods.integrated import (
     chunk_size,
@@ -29,6 +29,7 @@ from methods.integrated import (
     metric_of,
     source_blocks,
 )
+from tasks.problem import Problem
 
 DEFAULT_STEPS = 200
 

@@ -32,27 +32,23 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from methods.base import Method, MethodConfig, Problem, register_method
+from methods.base import Method, register_method
 from methods.config import check_descent_ranges, check_types
-from methods.descent import HardConcreteGates, LagrangianTarget, descend
-from methods.ipd import faithfulness
+from methods.descent import DescentConfig, LagrangianTarget, descend, faithfulness
+from tasks.problem import Problem
 
 
 @dataclass(frozen=True)
-class EdgePruningConfig(MethodConfig):
-    """``densities``: the target densities, one run each (fractions of edges in (0, 1]);
+class EdgePruningConfig(DescentConfig):
+    """The fields of :class:`methods.descent.DescentConfig` (``steps`` 300, ``lr`` 0.1,
+    ``init`` 3.0: the initial log alpha, the hard-concrete constants; ``warmup`` below) and:
+    ``densities``: the target densities, one run each (fractions of edges in (0, 1]);
     ``warmup``: the fraction of steps over which the target ramps from 1 down to its value;
-    ``lagrangian_lr``: the multipliers' ascent rate; ``init``: initial log alpha."""
+    ``lagrangian_lr``: the multipliers' ascent rate."""
 
     densities: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.5)
-    steps: int = 300
-    lr: float = 0.1
     lagrangian_lr: float = 0.5
-    init: float = 3.0
     warmup: float = 0.5
-    beta: float = 2 / 3
-    gamma: float = -0.1
-    zeta: float = 1.1
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -81,9 +77,7 @@ class EdgePruning(Method):
         """One run at ``density``: its circuit (bool), its deterministic gates and its summary."""
         c = self.config
         n = problem.n_edges
-        gates = HardConcreteGates(
-            n, c.init, problem.model.device, beta=c.beta, gamma=c.gamma, zeta=c.zeta
-        )
+        gates = c.hard_concrete_gates(n, problem.model.device)
         target = LagrangianTarget(density, max(1, int(c.warmup * c.steps)), c.lagrangian_lr)
         run = descend(
             gates,

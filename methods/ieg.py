@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import torch
 
-from methods.base import Method, MethodConfig, Problem, register_method
+from methods.base import Method, MethodConfig, register_method
 from methods.config import check_types
 from methods.eap import metric_gradient
 from methods.integrated import chunk_size, completeness_trace
+from tasks.problem import Problem
 
 DEFAULT_STEPS = 200
 

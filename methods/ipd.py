@@ -1,7 +1,7 @@
 """``ipd``: interpolated-patch descent, the project's central method.
 
 Every edge gets a keep coefficient ``m = sigmoid(theta)`` that interpolates between its clean
-and ablated activation (shared/DESIGN.md); gradient descent on ``theta`` minimises
+and ablated activation (:mod:`patching.patched`); gradient descent on ``theta`` minimises
 
     faithfulness(m) + lambda(t) * sparsity(m)
 
@@ -39,36 +39,19 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from methods.base import Method, MethodConfig, Problem, register_method
+from methods.base import Method, register_method
 from methods.config import check_descent_ranges, check_types
 from methods.descent import (
+    OBJECTIVES,
     DescentTrace,
     Gates,
-    HardConcreteGates,
-    LinearWarmup,
-    PlateauStop,
+    PenaltyDescentConfig,
     SigmoidGates,
     descend,
+    faithfulness,
 )
 from methods.ipd_rank import RANKS, ExitTracker, attribution, exit_scores
-
-
-def _kl_loss(problem: Problem) -> Callable[[Tensor], Tensor]:
-    scale = max(problem.divergence_ablated, 1e-12)
-    return lambda m: problem.divergence_of(m) / scale
-
-
-def _metric_loss(problem: Problem) -> Callable[[Tensor], Tensor]:
-    clean, ablated = problem.metric_clean, problem.metric_ablated
-    return lambda m: ((problem.metric_of(m) - clean) / (clean - ablated)) ** 2
-
-
-# objective -> (problem -> loss of the masks, normalised to be ~1 for the fully ablated model)
-FAITHFULNESS: dict[str, Callable[[Problem], Callable[[Tensor], Tensor]]] = {
-    "kl": _kl_loss,
-    "metric": _metric_loss,
-}
-OBJECTIVES = tuple(FAITHFULNESS)
+from tasks.problem import Problem
 
 
 def _sigmoid_gates(cfg: IpdConfig, n: int, device) -> Gates:
@@ -76,7 +59,7 @@ def _sigmoid_gates(cfg: IpdConfig, n: int, device) -> Gates:
 
 
 def _hard_concrete_gates(cfg: IpdConfig, n: int, device) -> Gates:
-    return HardConcreteGates(n, cfg.init, device, beta=cfg.beta, gamma=cfg.gamma, zeta=cfg.zeta)
+    return cfg.hard_concrete_gates(n, device)
 
 
 GATES: dict[str, Callable[[IpdConfig, int, object], Gates]] = {
@@ -87,23 +70,18 @@ PENALTIES = tuple(GATES)
 
 
 @dataclass(frozen=True)
-class IpdConfig(MethodConfig):
+class IpdConfig(PenaltyDescentConfig):
+    """The fields of :class:`methods.descent.PenaltyDescentConfig` (``steps`` 300, ``init`` 3.0,
+    ``warmup`` 0.2, ``patience`` 40, ``tol`` 1e-3, the hard-concrete constants; ``lam`` and
+    ``lr`` below) and ipd's own."""
+
     objective: str = "kl"
     penalty: str = "l1"
     lam: float = 0.01  # 0.05 before issue 13 (ipd-classic): too strong on saturated tracr models
-    steps: int = 300
     # 0.1 before this stop: on tracr-reverse (zero ablation, train split) it stalled at
     # normalised KL 0.76 and the plateau stop ended it; 0.05 converges on every shipped task
     lr: float = 0.05
-    init: float = 3.0  # initial logit: sigmoid(3) = 0.95, near the clean model
-    warmup: float = 0.2
-    patience: int = 40
-    tol: float = 1e-3
     progress: bool = False
-    # hard-concrete gate constants (Louizos et al. 2018)
-    beta: float = 2 / 3
-    gamma: float = -0.1
-    zeta: float = 1.1
     # how the finished run ranks edges (methods.ipd_rank): "pruning", "attribution",
     # "coefficient" (ipd-classic); threshold: the coefficient at which an edge leaves the circuit
     rank: str = "pruning"
@@ -120,11 +98,6 @@ class IpdConfig(MethodConfig):
         if self.penalty not in PENALTIES:
             raise ValueError(f"penalty must be one of {PENALTIES}, got {self.penalty!r}")
         check_descent_ranges(self)
-
-def faithfulness(problem: Problem, objective: str) -> Callable[[Tensor], Tensor]:
-    """The loss of the masks for ``objective``, normalised to be ~1 for the fully ablated
-    model."""
-    return FAITHFULNESS[objective](problem)
 
 
 def run_ipd(
@@ -148,10 +121,10 @@ def run_ipd(
     trace = descend(
         gates,
         faithfulness(problem, cfg.objective),
-        LinearWarmup.over(cfg.lam, cfg.warmup, cfg.steps),
+        cfg.schedule(),
         steps=cfg.steps,
         lr=cfg.lr,
-        stop=PlateauStop(cfg.tol, cfg.patience),
+        stop=cfg.plateau_stop(),
         expand=expand,
         after_step=None if after_step is None else after_step(gates),
         progress="ipd" if cfg.progress else None,

@@ -34,12 +34,13 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from methods.base import Method, MethodConfig, Problem, register_method
+from methods.base import Method, MethodConfig, register_method
 from methods.config import check_types
 from methods.descent import DescentTrace
 from methods.ipd import IpdConfig, run_ipd
 from patching.graph import EdgeGraph
 from patching.names import without_role
+from tasks.problem import Problem
 
 
 @dataclass(frozen=True)

@@ -41,11 +41,12 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from methods.base import Method, MethodConfig, Problem, register_method
+from methods.base import Method, MethodConfig, register_method
 from methods.config import check_types
-from methods.descent import Gates, LinearWarmup, PlateauStop, SigmoidGates, descend
-from methods.ipd import IpdConfig, faithfulness
+from methods.descent import Gates, LinearWarmup, SigmoidGates, descend, faithfulness
+from methods.ipd import IpdConfig
 from methods.ipd_rank import ExitTracker, attribution, exit_scores
+from tasks.problem import Problem
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class _Joint:
         self.gates = SigmoidGates(2 * self.n, positive.init, problem.model.device)
         self.faith = faithfulness(problem, positive.objective)
         self.gain_of = _normalised_gain(problem)
-        self.lam_pos = LinearWarmup.over(positive.lam, positive.warmup, positive.steps)
+        self.lam_pos = positive.schedule()
         self.lam_adv = LinearWarmup.over(cfg.lam, positive.warmup, positive.steps)
         self.warmup_steps = self.lam_pos.warmup_steps
         self.credit = torch.zeros(self.n, device=problem.model.device)
@@ -149,7 +150,7 @@ def run_joint(problem: Problem, cfg: IpdNegConfig, positive: IpdConfig) -> tuple
         joint,
         steps=positive.steps,
         lr=positive.lr,
-        stop=PlateauStop(positive.tol, positive.patience),
+        stop=positive.plateau_stop(),
         backward=joint.backward,
         after_step=after_step,
         progress="ipd-neg" if cfg.progress else None,

@@ -17,9 +17,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from methods.base import Method, MethodConfig, Problem, register_method
+from methods.base import Method, MethodConfig, register_method
 from methods.config import check_types
 from methods.ipd import IpdConfig, run_ipd
+from tasks.problem import Problem
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from methods.base import Method, Problem, register_method
+from methods.base import Method, register_method
+from tasks.problem import Problem
 
 
 @register_method("random")

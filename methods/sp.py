@@ -22,32 +22,18 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from methods.base import Method, MethodConfig, Problem, register_method
-from methods.config import check_descent_ranges, check_types
-from methods.descent import HardConcreteGates, LinearWarmup, PlateauStop, descend
-from methods.ipd import faithfulness
+from methods.base import Method, register_method
+from methods.descent import PenaltyDescentConfig, descend, faithfulness
+from tasks.problem import Problem
 
 
 @dataclass(frozen=True)
-class SpConfig(MethodConfig):
-    """``lam``: weight of the expected L0 density (a mean over edges, so it means the same on
-    every graph); ``init``: initial log alpha (3: each gate non-zero with probability ~0.96);
-    ``beta``/``gamma``/``zeta``: the hard-concrete constants of Louizos et al. 2018."""
-
-    lam: float = 0.05
-    steps: int = 300
-    lr: float = 0.1
-    init: float = 3.0
-    warmup: float = 0.2
-    patience: int = 40
-    tol: float = 1e-3
-    beta: float = 2 / 3
-    gamma: float = -0.1
-    zeta: float = 1.1
-
-    def __post_init__(self) -> None:
-        check_types(self)
-        check_descent_ranges(self)
+class SpConfig(PenaltyDescentConfig):
+    """The fields of :class:`methods.descent.PenaltyDescentConfig` with its defaults (``lam``
+    0.05, ``steps`` 300, ``lr`` 0.1, ``init`` 3.0, ``warmup`` 0.2, ``patience`` 40, ``tol``
+    1e-3). ``lam``: weight of the expected L0 density (a mean over edges, so it means the same
+    on every graph); ``init``: initial log alpha (3: each gate non-zero with probability
+    ~0.96); ``beta``/``gamma``/``zeta``: the hard-concrete constants of Louizos et al. 2018."""
 
 
 @register_method("sp")
@@ -57,16 +43,14 @@ class SubnetworkProbing(Method):
 
     def scores(self, problem: Problem) -> Tensor:
         c = self.config
-        gates = HardConcreteGates(
-            problem.n_edges, c.init, problem.model.device, beta=c.beta, gamma=c.gamma, zeta=c.zeta
-        )
+        gates = c.hard_concrete_gates(problem.n_edges, problem.model.device)
         trace = descend(
             gates,
             faithfulness(problem, "kl"),
-            LinearWarmup.over(c.lam, c.warmup, c.steps),
+            c.schedule(),
             steps=c.steps,
             lr=c.lr,
-            stop=PlateauStop(c.tol, c.patience),
+            stop=c.plateau_stop(),
         )
         self.trace = trace.summary()
         return gates.scores()

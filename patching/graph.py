@@ -1,4 +1,5 @@
-"""The edge graph of a sequential-block transformer (see shared/DESIGN.md, "The graph").
+"""The edge graph of a sequential-block transformer (README, "The graph and the one-pass
+patched forward").
 
 Sources write to the residual stream: ``embed``, one node per head ``a{l}.h{h}``, one per
 MLP ``m{l}``. Destinations read from it: each head's query/key/value input

@@ -1,4 +1,4 @@
-"""Node and edge names: the one parser, formatter and projection (see shared/DESIGN.md).
+"""Node and edge names: the one parser, formatter and projection.
 
 Nodes. Sources write to the residual stream, destinations read from it:
 

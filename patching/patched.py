@@ -1,6 +1,6 @@
 """The one-pass interpolated-patch forward over a model read into a neutral ``ModelSpec``.
 
-Contract (shared/DESIGN.md): destination ``d`` reads
+Contract (README, "The graph and the one-pass patched forward"): destination ``d`` reads
 
     x_d = sum_{s in in(d)} m_sd * y_s + (1 - m_sd) * y~_s  (+ constants)
         = base_d + sum_s m_sd * (y_s - y~_s),    base_d = sum_s y~_s + constants

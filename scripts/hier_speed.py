@@ -8,7 +8,7 @@
    wall time (min over ``repeats``), steps and ROC AUC of ``ipd`` (default config), ``ipd-hier``
    (default config) and ``ipd`` given as many steps as ``ipd-hier`` took in total (the control
    that says whether a speed-up comes from the hierarchy or only from taking fewer steps).
-2. GPT-2-small-shaped random model (``tests.models.gpt2_small_shaped``), batch 8 x 16 tokens,
+2. GPT-2-small-shaped random model (``eval.shapes.gpt2_small_shaped``), batch 8 x 16 tokens,
    2 CPU threads: seconds per optimisation step of flat ipd, of the coarse stage and of the fine
    stage (with 25% of the nodes kept), measured interleaved (median over rounds) because the
    machine is shared; plus an analytic FLOP count of one step, and of the same step if the
@@ -30,13 +30,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.metrics import roc_auc  # noqa: E402
+from eval.shapes import gpt2_small_shaped  # noqa: E402
 from methods import get_method  # noqa: E402
-from methods.base import Problem  # noqa: E402
 from methods.ipd import IpdConfig, run_ipd  # noqa: E402
 from methods.ipd_hier import IpdHierConfig, NodeMap  # noqa: E402
 from patching import PatchableModel  # noqa: E402
 from patching.names import head_name, mlp_name  # noqa: E402
 from tasks import TASKS, get_task  # noqa: E402
+from tasks.base import TaskData, kl_from_clean  # noqa: E402
+from tasks.problem import Problem  # noqa: E402
 
 OFFLINE_TASKS = ("tracr-reverse", "tracr-proportion", "induction")
 BATCH, POS = 8, 16
@@ -106,11 +108,14 @@ def task_rows(repeats: int) -> list[dict]:
 
 
 # ----- 2. GPT-2-small-shaped step time -------------------------------------------------------
-def gpt2_problem() -> Problem:
-    from tasks.base import TaskData, kl_from_clean
-    from tests.methods.problems import last_logprob
-    from tests.models import gpt2_small_shaped
+def last_logprob(logits: torch.Tensor, data: TaskData) -> torch.Tensor:
+    """Log-probability of the answer at the last position (the timing problem's metric)."""
+    answer = data.answers[:, -1]
+    answer = answer.view(*([1] * (logits.dim() - 3)), -1, 1).expand(*logits.shape[:-3], -1, 1)
+    return logits[..., -1, :].log_softmax(-1).gather(-1, answer).squeeze(-1)
 
+
+def gpt2_problem() -> Problem:
     model = gpt2_small_shaped()
     vocab = model.cfg.d_vocab
     gen = torch.Generator().manual_seed(0)

@@ -20,7 +20,6 @@ Every adapter (TransformerLens, Hugging Face ``transformers``) turns a model int
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -252,7 +251,3 @@ class ModelSpec:
         logits = F.linear(self.ln_final(x), self.W_U, self.b_U)
         cap = self.logit_softcap
         return logits if cap is None else torch.tanh(logits / cap) * cap
-
-
-def default_scale(d_head: int) -> float:
-    return 1.0 / math.sqrt(d_head)

@@ -69,13 +69,12 @@ def test_trace_summary_of_partial_traces():
 
 
 @dataclass
-class _OldTrace:
+class _DataclassTrace:
     steps: int = 3
-    faithfulness: float = 0.5
 
 
-def test_dataclass_traces_become_dicts_with_the_standard_keys():
+def test_a_trace_must_be_a_dict():
     assert trace_dict({"steps": 1}) == {"steps": 1}
-    assert trace_dict(_OldTrace()) == {"steps": 3, "faithfulness": 0.5, "final_loss": 0.5}
-    with pytest.raises(TypeError, match="must be a dict"):
-        trace_dict([1, 2])
+    for bad in ([1, 2], _DataclassTrace()):
+        with pytest.raises(TypeError, match="must be a dict"):
+            trace_dict(bad)

@@ -8,10 +8,13 @@ import pytest
 
 from methods import METHODS, MethodConfig, get_method
 from methods.config import check_types
+from methods.descent import DescentConfig, PenaltyDescentConfig
+from methods.edge_pruning import EdgePruningConfig
 from methods.ipd import IpdConfig
 from methods.ipd_hier import IpdHierConfig
 from methods.ipd_neg import IpdNegConfig
 from methods.ipd_sweep import IpdSweepConfig
+from methods.sp import SpConfig
 
 
 def test_an_int_for_a_float_field_is_converted():
@@ -74,3 +77,19 @@ def test_every_default_config_passes(key):
 def test_every_method_config_checks_types_at_construction(key):
     with pytest.raises(TypeError, match="seed"):
         get_method(key, seed="0")
+
+
+def test_descent_configs_share_their_fields_and_keep_their_defaults():
+    common = dict(steps=300, init=3.0, beta=2 / 3, gamma=-0.1, zeta=1.1)
+    plateau = dict(patience=40, tol=1e-3)
+    expected = {
+        IpdConfig: dict(common, **plateau, lam=0.01, lr=0.05, warmup=0.2),
+        SpConfig: dict(common, **plateau, lam=0.05, lr=0.1, warmup=0.2),
+        EdgePruningConfig: dict(common, lr=0.1, warmup=0.5, lagrangian_lr=0.5),
+    }
+    for cls, defaults in expected.items():
+        cfg = cls()
+        assert isinstance(cfg, DescentConfig)
+        assert {k: getattr(cfg, k) for k in defaults} == defaults, cls.__name__
+    assert not hasattr(EdgePruningConfig(), "lam") and isinstance(SpConfig(), PenaltyDescentConfig)
+    assert SpConfig(lam=0.2, warmup=0.5, steps=10).schedule().warmup_steps == 5

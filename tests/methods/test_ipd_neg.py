@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from methods import get_method
-from methods.base import Problem
 from methods.ipd import IpdConfig
 from patching import PatchableModel
 from tasks.base import TaskData, kl_from_clean
+from tasks.problem import Problem
 from tests.models import tiny_model
 
 N, P, ANSWER = 8, 6, 7

@@ -10,10 +10,10 @@ import torch
 
 from methods import METHODS, get_method
 from methods.acdc import acdc_circuit
-from methods.base import NoSignalError, Problem
 from methods.ipd import IpdConfig
 from patching import PatchableModel
 from tasks.base import TaskData, kl_from_clean
+from tasks.problem import NoSignalError, Problem
 from tests.methods.problems import N, P, last_answer, last_logprob, make_problem
 from tests.models import tiny_model
 from tests.patching.reference import reference_patched_logits, tl_source_outputs

@@ -18,7 +18,7 @@ def test_gpt2_small_counts():
         EdgeGraph(12, 12, True, GraphConfig(split_qkv=False)).n_edges == 11611
     )  # 12 * 870 + 1014 + 157
     head_pairs = sum(1 for s, d in g.edge_pairs if s.startswith("a") and d.endswith(".q"))
-    assert head_pairs == 9504  # head-to-head pairs ignoring q/k/v (DESIGN.md)
+    assert head_pairs == 9504  # head-to-head pairs ignoring q/k/v: 144 heads * 66 earlier
 
 
 @pytest.mark.parametrize(

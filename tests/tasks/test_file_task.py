@@ -12,6 +12,8 @@ import pytest
 import torch
 
 from core.registry import Registry
+from eval.mib import write_mib
+from patching.graph import EdgeGraph
 from tasks.base import Task, TaskData, get_task
 from tasks.file_task import (
     FileTaskError,
@@ -186,15 +188,16 @@ def test_truth_files(tmp_path):
         register_file_task(spec)
 
 
-def test_mib_truth_needs_eval_mib(tmp_path):
-    try:
-        import eval.mib  # noqa: F401
-    except ImportError:
-        mib = write(tmp_path, "c.json", "{}")
-        with pytest.raises(PairFileError, match="need eval.mib"):
-            read_truth(mib)
-    else:
-        pytest.skip("eval.mib present: its own tests cover MIB files")
+def test_mib_truth_is_the_files_in_graph_edges(tmp_path):
+    graph = EdgeGraph(n_layers=1, n_heads=2, has_mlp=True, parallel=False)
+    keep = {"embed->a0.h1.v", "a0.h1->m0", "m0->logits"}
+    path = write_mib(tmp_path / "c.json", graph, 8, torch.zeros(graph.n_edges).numpy(), keep)
+    assert read_truth(path) == keep
+    empty = write_mib(tmp_path / "e.json", graph, 8, torch.zeros(graph.n_edges).numpy(), set())
+    with pytest.raises(PairFileError, match="no edge of the MIB circuit file is marked"):
+        read_truth(empty)
+    with pytest.raises(PairFileError, match="not a readable MIB circuit file"):
+        read_truth(write(tmp_path, "b.json", "{}"))
 
 
 # ----- registry and the task ---------------------------------------------------------------------

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from core.registry import UnknownKeyError
-from methods.base import Problem
 from patching import GraphConfig, PatchableModel
 from tasks import TASKS, get_task
+from tasks.problem import Problem
 
 OPTIONS = {
     "default": dict(),

@@ -211,7 +211,7 @@ def _layer(node: str) -> int:
 
 
 def _downstream(src: str, dst: str) -> bool:
-    """Independent reading of DESIGN.md's rule: a head feeds its own layer's MLP."""
+    """Independent reading of the graph's rule: a head feeds its own layer's MLP."""
     if src == "embed" or dst == "logits":
         return True
     s, d = _layer(src), _layer(dst)
