@@ -34,6 +34,7 @@ from eval.cost import MemoryProbe, timed
 from eval.isolate import call_in_child
 from eval.preflight import UsageError, check_writable_file
 from eval.shapes import gpt2_small_shaped
+from eval.speed_pairs import Shape, floor_ratio, interleaved, pair_summary, with_parameter_grads
 
 BATCH, POS = 8, 16
 # Imported once by the CPU forkserver. Not eval.speed itself: under ``python -m eval.speed`` each
@@ -41,10 +42,10 @@ BATCH, POS = 8, 16
 PRELOAD = ["eval.isolate", "eval.layerwise", "eval.shapes", "patching", "transformer_lens"]
 
 
-def step_fn(variant: str, device: str):
-    """Build the model and data for ``variant`` and return a zero-argument step function."""
+def step_fn(variant: str, device: str, model=None):
+    """Build the model (unless given) and data for ``variant``; a zero-argument step function."""
     torch.manual_seed(0)
-    model = gpt2_small_shaped(device=device)
+    model = model if model is not None else gpt2_small_shaped(device=device)
     gen = torch.Generator().manual_seed(0)
     clean = torch.randint(0, 50257, (BATCH, POS), generator=gen).to(device)
     corrupt = torch.randint(0, 50257, (BATCH, POS), generator=gen).to(device)
@@ -109,7 +110,27 @@ def measure_in_child(variant: str, device: str, repeats: int, threads: int) -> d
     return measure(variant, device, repeats)
 
 
-def run(device: str, repeats: int, layerwise_repeats: int, threads: int = 0) -> dict:
+def pairs_in_child(device: str, pairs: int, threads: int) -> dict:
+    """Plain and IPD steps on one shared model, interleaved (:mod:`eval.speed_pairs`)."""
+    faulthandler.enable()
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = gpt2_small_shaped(device=device)
+    ipd = step_fn("ipd", device, model)  # wraps the model (its parameters frozen)
+    plain = with_parameter_grads(model, step_fn("plain", device, model))
+    return pair_summary(*interleaved(plain, ipd, pairs, device))
+
+
+def floor() -> dict:
+    """The multiply-add floor of this workload's IPD step (:func:`eval.speed_pairs.floor_ratio`)."""
+    shape = Shape(12, 768, 12, 12, 64, 3072, 2, 50257, BATCH, POS, 32491, plain_unembeds_all=True)
+    return floor_ratio(shape)
+
+
+def run(
+    device: str, repeats: int, layerwise_repeats: int, threads: int = 0, pairs: int = 4
+) -> dict:
     from eval import speed  # this module by its import name, so a child can unpickle the target
 
     def in_child(variant: str, n: int) -> dict:
@@ -117,14 +138,20 @@ def run(device: str, repeats: int, layerwise_repeats: int, threads: int = 0) -> 
 
     res = {v: in_child(v, repeats) for v in ("plain", "ipd", "ipd_full_logits")}
     res["layerwise"] = in_child("layerwise", layerwise_repeats)
+    timing = call_in_child(speed.pairs_in_child, (device, pairs, threads), device, PRELOAD)
     return {
+        "timing": f"ratio_*: {pairs} interleaved (plain, ipd) pairs on one model in one process "
+        "(eval.speed_pairs); *_s and peak memory: each variant in a process of its own",
+        **timing,
+        **floor(),
         "workload": f"GPT-2-small-shaped random model, batch {BATCH} x {POS} tokens, "
         f"float32, {device}",
         "plain_s": res["plain"]["seconds"],
         "ipd_step_s": res["ipd"]["seconds"],
         "ipd_step_full_logits_s": res["ipd_full_logits"]["seconds"],
         "layerwise_s": res["layerwise"]["seconds"],
-        "ratio_ipd_over_plain": res["ipd"]["seconds"] / res["plain"]["seconds"],
+        "ratio_ipd_over_plain": timing["ratio_median"],
+        "ratio_separate_processes": res["ipd"]["seconds"] / res["plain"]["seconds"],
         "ratio_ipd_full_logits_over_plain": res["ipd_full_logits"]["seconds"]
         / res["plain"]["seconds"],
         "ratio_layerwise_over_ipd": res["layerwise"]["seconds"] / res["ipd"]["seconds"],
@@ -159,12 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--layerwise-repeats", type=int, default=2)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--pairs", type=int, default=4, help="interleaved (plain, ipd) pairs timed")
     a = p.parse_args(argv)
     from core.limits import MAX_REPEATS, SizeError, check_size
 
     try:
         check_size("--repeats", a.repeats, MAX_REPEATS)
         check_size("--layerwise-repeats", a.layerwise_repeats, MAX_REPEATS)
+        check_size("--pairs", a.pairs, MAX_REPEATS)
     except SizeError as exc:
         p.error(str(exc))
     if a.device == "cuda" and not torch.cuda.is_available():
@@ -179,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if a.threads:
         torch.set_num_threads(a.threads)
-    result = run(a.device, a.repeats, a.layerwise_repeats, a.threads)
+    result = run(a.device, a.repeats, a.layerwise_repeats, a.threads, a.pairs)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
@@ -190,7 +219,11 @@ def main(argv: list[str] | None = None) -> int:
         "ipd_step_s",
         "ipd_step_full_logits_s",
         "layerwise_s",
-        "ratio_ipd_over_plain",
+        "ratio_min",
+        "ratio_median",
+        "ratio_max",
+        "ratio_min_over_min",
+        "floor_ratio",
         "ratio_layerwise_over_ipd",
         "peak_mb_plain",
         "peak_mb_ipd",

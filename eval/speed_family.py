@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from eval.cost import synchronize, timed
+from eval.speed_pairs import Shape, floor_ratio, interleaved, pair_summary, with_parameter_grads
 
 BATCH, POS = 4, 32
 SHAPES = {
@@ -65,8 +66,8 @@ def family_model(family: str, dtype: torch.dtype = torch.float32, seed: int = 0,
     return model.to(device).eval()
 
 
-def _step_fn(family: str, variant: str, device: str):
-    model = family_model(family, device=device)
+def _step_fn(family: str, variant: str, device: str, model=None):
+    model = model if model is not None else family_model(family, device=device)
     V = model.config.vocab_size
     gen = torch.Generator().manual_seed(0)
     clean = torch.randint(0, V, (BATCH, POS), generator=gen).to(device)
@@ -133,17 +134,46 @@ def _in_child(family: str, variant: str, device: str, repeats: int, threads: int
         return json.loads(out.read_text())
 
 
-def run(family: str, device: str, repeats: int, threads: int = 0) -> dict:
+def pairs(family: str, device: str, n_pairs: int) -> dict:
+    """Plain and IPD steps on one shared model, interleaved (:mod:`eval.speed_pairs`), and the
+    multiply-add floor of the IPD step on this shape."""
+    model = family_model(family, device=device)
+    ipd, n_edges = _step_fn(family, "ipd", device, model)  # wraps the model (parameters frozen)
+    plain = with_parameter_grads(model, _step_fn(family, "plain", device, model)[0])
+    cfg = model.config
+    shape = Shape(
+        cfg.num_hidden_layers,
+        cfg.hidden_size,
+        cfg.num_attention_heads,
+        cfg.num_key_value_heads,
+        cfg.head_dim,
+        cfg.intermediate_size,
+        3,  # SwiGLU
+        cfg.vocab_size,
+        BATCH,
+        POS,
+        n_edges,
+        plain_unembeds_all=False,  # logits_to_keep=1
+    )
+    return {**pair_summary(*interleaved(plain, ipd, n_pairs, device)), **floor_ratio(shape)}
+
+
+def run(family: str, device: str, repeats: int, threads: int = 0, n_pairs: int = 4) -> dict:
     res = {v: _in_child(family, v, device, repeats, threads) for v in VARIANTS}
     plain, ipd, full = res["plain"], res["ipd"], res["ipd_full_logits"]
+    timing = _in_child(family, "pairs", device, n_pairs, threads)
     return {
+        "timing": f"ratio_*: {n_pairs} interleaved (plain, ipd) pairs on one model in one "
+        "process (eval.speed_pairs); *_s and peak memory: each variant in a process of its own",
+        **timing,
         "workload": f"random {family}-shaped transformers model ({SHAPES[family][1]}), batch "
         f"{BATCH} x {POS} tokens, float32, {device}",
         "plain_s": plain["seconds"],
         "ipd_step_s": ipd["seconds"],
         "ipd_step_full_logits_s": full["seconds"],
         "layerwise_s": None,
-        "ratio_ipd_over_plain": ipd["seconds"] / plain["seconds"],
+        "ratio_ipd_over_plain": timing["ratio_median"],
+        "ratio_separate_processes": ipd["seconds"] / plain["seconds"],
         "ratio_ipd_full_logits_over_plain": full["seconds"] / plain["seconds"],
         "ratio_layerwise_over_ipd": None,
         "peak_mb_plain": plain["peak_mb"],
@@ -172,12 +202,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    p.add_argument("--pairs", type=int, default=4, help="interleaved (plain, ipd) pairs timed")
+    p.add_argument("--child", choices=(*VARIANTS, "pairs"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     from core.limits import MAX_REPEATS, SizeError, check_size
 
     try:
         check_size("--repeats", a.repeats, MAX_REPEATS)
+        check_size("--pairs", a.pairs, MAX_REPEATS)
     except SizeError as exc:
         p.error(str(exc))
     if a.threads < 0:
@@ -188,13 +220,18 @@ def main(argv: list[str] | None = None) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     out = Path(a.out or f"results/speed_{a.family}.json")
+    if a.child == "pairs":
+        out.write_text(json.dumps(pairs(a.family, a.device, a.repeats)))
+        return 0
     if a.child:
         out.write_text(json.dumps(measure(a.family, a.child, a.device, a.repeats)))
         return 0
-    result = run(a.family, a.device, a.repeats, a.threads)
+    result = run(a.family, a.device, a.repeats, a.threads, a.pairs)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    for k in ("plain_s", "ipd_step_s", "ratio_ipd_over_plain", "peak_mb_plain", "peak_mb_ipd"):
+    keys = ("plain_s", "ipd_step_s", "ratio_min", "ratio_median", "ratio_max")
+    keys += ("ratio_min_over_min", "floor_ratio", "peak_mb_plain", "peak_mb_ipd")
+    for k in keys:
         print(f"{k:>24}: {result[k]:.3f}")
     print(f"wrote {out}")
     return 0
