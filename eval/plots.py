@@ -173,21 +173,20 @@ def _leader(scores: pd.Series, task: str) -> str | None:
     return None if on.empty else on.idxmax()[0]
 
 
-def plot_roc(df: pd.DataFrame, aucs: pd.Series, task: str, out: Path) -> Path:
-    d = df[df.task == task]
+def _task_panels(
+    df, task: str, x: str, y: str, scores: pd.Series, measure: str, title: str, **line
+):
+    """:func:`family_panels` of one task, each method labelled with its mean ``measure``."""
 
     def label(m: str) -> str:
-        return shown(f"{m} (AUC {aucs.get((m, task), np.nan):.3f})")
+        return shown(f"{m} ({measure} {scores.get((m, task), np.nan):.3f})")
 
-    fig, axes = family_panels(
-        d,
-        "fpr",
-        "tpr",
-        label,
-        _leader(aucs, task),
-        f"Edge ROC: {task} (mean, 95% band)",
-        drawstyle="steps-post",
-    )
+    return family_panels(df[df.task == task], x, y, label, _leader(scores, task), title, **line)
+
+
+def plot_roc(df: pd.DataFrame, aucs: pd.Series, task: str, out: Path) -> Path:
+    title = f"Edge ROC: {task} (mean, 95% band)"
+    fig, axes = _task_panels(df, task, "fpr", "tpr", aucs, "AUC", title, drawstyle="steps-post")
     for ax in axes.flat:
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
         ax.set(xlabel="false positive rate", ylabel="true positive rate", ylim=(-0.02, 1.02))
@@ -195,20 +194,9 @@ def plot_roc(df: pd.DataFrame, aucs: pd.Series, task: str, out: Path) -> Path:
 
 
 def plot_faithfulness(df: pd.DataFrame, cprs: pd.Series, task: str, out: Path) -> Path:
-    d = df[df.task == task]
-
-    def label(m: str) -> str:
-        return shown(f"{m} (CPR {cprs.get((m, task), np.nan):.3f})")
-
-    fig, axes = family_panels(
-        d,
-        "percent",
-        "faithfulness",
-        label,
-        _leader(cprs, task),
-        f"Faithfulness: {task} (held-out; mean, 95% band)",
-        marker="o",
-        ms=3,
+    title = f"Faithfulness: {task} (held-out; mean, 95% band)"
+    fig, axes = _task_panels(
+        df, task, "percent", "faithfulness", cprs, "CPR", title, marker="o", ms=3
     )
     for ax in axes.flat:
         ax.axhline(1, color="grey", lw=0.8, ls=":")

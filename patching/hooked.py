@@ -109,25 +109,6 @@ class HookedConfig:
 
 
 # ----- components -------------------------------------------------------------------------------
-class LayerNorm(nn.Module):
-    def __init__(self, cfg: HookedConfig, length: int | None = None):
-        super().__init__()
-        self.cfg, self.eps = cfg, cfg.eps
-        length = cfg.d_model if length is None else length
-        self.w = nn.Parameter(torch.ones(length, dtype=cfg.dtype))
-        self.b = nn.Parameter(torch.zeros(length, dtype=cfg.dtype))
-        self.hook_scale = HookPoint()
-        self.hook_normalized = HookPoint()
-
-    def forward(self, x):
-        if self.cfg.dtype not in (torch.float32, torch.float64):
-            x = x.to(torch.float32)
-        x = x - x.mean(-1, keepdim=True)
-        scale = self.hook_scale((x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
-        x = self.hook_normalized(x / scale).to(self.cfg.dtype)
-        return x * self.w + self.b
-
-
 class LayerNormPre(nn.Module):
     def __init__(self, cfg: HookedConfig):
         super().__init__()
@@ -141,6 +122,17 @@ class LayerNormPre(nn.Module):
         x = x - x.mean(-1, keepdim=True)
         scale = self.hook_scale((x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
         return self.hook_normalized(x / scale).to(self.cfg.dtype)
+
+
+class LayerNorm(LayerNormPre):
+    def __init__(self, cfg: HookedConfig, length: int | None = None):
+        super().__init__(cfg)
+        length = cfg.d_model if length is None else length
+        self.w = nn.Parameter(torch.ones(length, dtype=cfg.dtype))
+        self.b = nn.Parameter(torch.zeros(length, dtype=cfg.dtype))
+
+    def forward(self, x):
+        return super().forward(x) * self.w + self.b
 
 
 def _norm(cfg: HookedConfig) -> nn.Module:

@@ -73,20 +73,16 @@ def test_a_damaged_model_under_a_file_task_exits_2(tmp_path, capsys, monkeypatch
     assert code == 2 and f"weights file {ckpt} is damaged" in err and "Traceback" not in err
 
 
-def test_eval_circuit_names_a_damaged_scores_file(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "path, cut",
+    [("scores/_m___t__seed0.pt", 50), ("circuits/_m___t__seed0.json", 40)],
+)
+def test_eval_circuit_names_a_damaged_file(tmp_path, capsys, path, cut):
     folder = make_run(tmp_path / "run")
-    pt = folder / "scores" / "_m___t__seed0.pt"
-    pt.write_bytes(pt.read_bytes()[:50])
+    damaged = folder / path
+    damaged.write_bytes(damaged.read_bytes()[:cut])
     code, _, err = circuit_main([folder, "--method", "_m", "--task", "_t"], capsys)
-    assert code == 2 and f"{pt} is damaged" in err
-
-
-def test_eval_circuit_names_a_damaged_circuits_file(tmp_path, capsys):
-    folder = make_run(tmp_path / "run")
-    js = folder / "circuits" / "_m___t__seed0.json"
-    js.write_text(js.read_text()[:40])
-    code, _, err = circuit_main([folder, "--method", "_m", "--task", "_t"], capsys)
-    assert code == 2 and f"{js} is damaged" in err
+    assert code == 2 and f"{damaged} is damaged" in err
 
 
 @pytest.mark.parametrize("argv", [["--out", "c.pdf"], ["--out", "c.png", "--format", "dot"]])
