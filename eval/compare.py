@@ -1,7 +1,7 @@
 """Which method is better, as a test: paired comparisons over the cells two methods share.
 
     python -m eval.compare RUN_DIR [--metric auc|cpr|cmd|auroc_mib|ap] [--methods a,b,...]
-                                   [--alpha 0.05] [--json OUT]
+                                   [--unit cell|task] [--alpha 0.05] [--json OUT]
 
 For every pair of methods, over the (task, ablation, seed) cells where both have a finite value:
 the number of cells, the median paired difference, the two-sided Wilcoxon signed-rank p-value
@@ -9,8 +9,11 @@ the number of cells, the median paired difference, the two-sided Wilcoxon signed
 error at ``--alpha``), the Vargha-Delaney A12 effect size of the first method over the second
 (oriented so that > 0.5 means the first is better, also for CMD where lower is better), and the
 verdict: the better method where the adjusted p-value is below ``--alpha``, else "no
-significant difference". Seeds of one task are not independent models; the test treats each
-(task, seed) cell as one paired observation, as InterpBench pairs over models.
+significant difference". ``--unit cell`` (default) treats each (task, ablation, seed) cell as one
+paired observation, as InterpBench pairs over models; seeds of one task are not independent
+models, and a deterministic method repeats one value over a tracr task's seeds, so ``--unit
+task`` first averages each method over the seeds both have of a (task, ablation) and pairs those
+means: fewer observations, none counted twice.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 from eval import stats
 from eval.records import Record, atomic_write_text, read_records
 
+UNIT_TEXT = {"cell": "(task, ablation, seed) cells", "task": "(task, ablation) means over seeds"}
 METRICS = {"auc": True, "cpr": True, "cmd": False, "auroc_mib": True, "ap": True}  # higher better?
 
 
@@ -55,12 +59,34 @@ def cells(records: list[Record], metric: str) -> dict[str, dict[tuple, float]]:
     return out
 
 
+def by_task(by: dict[str, dict[tuple, float]], a: str, b: str) -> tuple[list, list]:
+    """(a's, b's) means over the seeds both have, one per (task, ablation) both have."""
+    groups: dict[tuple, list] = {}
+    for cell in set(by[a]) & set(by[b]):
+        groups.setdefault(cell[:2], []).append(cell)
+    keys = sorted(groups)
+    mean = statistics.fmean
+    return [mean(by[a][c] for c in groups[k]) for k in keys], [
+        mean(by[b][c] for c in groups[k]) for k in keys
+    ]
+
+
+UNITS = ("cell", "task")
+
+
 def compare(
-    records: list[Record], metric: str = "auc", methods=None, alpha: float = 0.05
+    records: list[Record],
+    metric: str = "auc",
+    methods=None,
+    alpha: float = 0.05,
+    unit: str = "cell",
 ) -> list[Comparison]:
-    """Every pair of ``methods`` (default: all with a value) compared on ``metric``."""
+    """Every pair of ``methods`` (default: all with a value) compared on ``metric``, paired over
+    (task, ablation, seed) cells (``unit="cell"``) or over (task, ablation) seed means."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose from {sorted(METRICS)}")
+    if unit not in UNITS:
+        raise ValueError(f"unknown unit {unit!r}; choose from {UNITS}")
     by = cells(records, metric)
     names = sorted(by) if methods is None else list(methods)
     missing = [m for m in names if m not in by]
@@ -71,11 +97,14 @@ def compare(
     sign = 1.0 if METRICS[metric] else -1.0
     raw = []
     for a, b in itertools.combinations(names, 2):
-        shared = sorted(set(by[a]) & set(by[b]))
-        x = [sign * by[a][c] for c in shared]
-        y = [sign * by[b][c] for c in shared]
-        diff = statistics.median([by[a][c] - by[b][c] for c in shared]) if shared else math.nan
-        raw.append((a, b, len(shared), diff, stats.wilcoxon_p(x, y), stats.a12(x, y)))
+        if unit == "task":
+            va, vb = by_task(by, a, b)
+        else:
+            shared = sorted(set(by[a]) & set(by[b]))
+            va, vb = [by[a][c] for c in shared], [by[b][c] for c in shared]
+        x, y = [sign * v for v in va], [sign * v for v in vb]
+        diff = statistics.median([p - q for p, q in zip(va, vb, strict=True)]) if va else math.nan
+        raw.append((a, b, len(va), diff, stats.wilcoxon_p(x, y), stats.a12(x, y)))
     adjusted = stats.holm([r[4] for r in raw])
     out = []
     for (a, b, n, diff, p, eff), p_adj in zip(raw, adjusted, strict=True):
@@ -96,11 +125,11 @@ def wins(comparisons: list[Comparison]) -> dict[str, list[str]]:
     return out
 
 
-def table(comparisons: list[Comparison], alpha: float = 0.05) -> str:
+def table(comparisons: list[Comparison], alpha: float = 0.05, unit: str = "cell") -> str:
     """A markdown table of the comparisons, significant ones first, then by p."""
     rows = sorted(comparisons, key=lambda c: (not c.better, c.p_holm, c.a, c.b))
     lines = [
-        "| A | B | cells | median A-B | p (Wilcoxon) | p (Holm) | A12 | verdict |",
+        "| A | B | pairs | median A-B | p (Wilcoxon) | p (Holm) | A12 | verdict |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for c in rows:
@@ -110,7 +139,7 @@ def table(comparisons: list[Comparison], alpha: float = 0.05) -> str:
             f"{c.p_holm:.2g} | {c.a12:.2f} | {verdict} |"
         )
     lines.append(
-        f"\nPaired two-sided Wilcoxon signed-rank over (task, ablation, seed) cells, zero "
+        f"\nPaired two-sided Wilcoxon signed-rank over {UNIT_TEXT[unit]}, zero "
         f"differences split; Holm-adjusted over the {len(comparisons)} pairs, alpha {alpha}; "
         "A12 = P(A better than B) + ties/2."
     )
@@ -123,6 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--metric", default="auc", choices=sorted(METRICS))
     p.add_argument("--methods", default=None, help="comma-separated method keys (default: all)")
     p.add_argument("--alpha", type=float, default=0.05, help="family-wise error (%(default)s)")
+    p.add_argument(
+        "--unit",
+        default="cell",
+        choices=UNITS,
+        help="pair over (task, ablation, seed) cells (default) or per-task seed means",
+    )
     p.add_argument("--json", default=None, help="also write the comparisons as JSON here")
     args = p.parse_args(argv)
     if not 0 < args.alpha < 1:
@@ -133,14 +168,14 @@ def main(argv: list[str] | None = None) -> int:
         methods = args.methods.split(",") if args.methods else None
         if methods is not None and len(set(methods)) != len(methods):
             raise ValueError(f"--methods names a method twice: {args.methods}")
-        result = compare(records, args.metric, methods, args.alpha)
+        result = compare(records, args.metric, methods, args.alpha, args.unit)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not result:
         print("error: need at least two methods to compare", file=sys.stderr)
         return 2
-    print(table(result, args.alpha))
+    print(table(result, args.alpha, args.unit))
     if args.json:
         atomic_write_text(Path(args.json), json.dumps([asdict(c) for c in result], indent=1))
     return 0

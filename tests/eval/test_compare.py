@@ -88,3 +88,11 @@ def test_summary_cells_carry_intervals_and_wins_need_the_test(planted):
     text = summary_markdown(planted, {})
     assert "- AUC: `better` beats" in text and "`reference`" in text
     assert "`copy-a` beats" not in text and "`copy-b` beats" not in text
+
+
+def test_unit_task_pairs_seed_means_once_per_task(planted):
+    """24 cells are 8 tasks x 3 seeds: by task, 8 pairs, each task counted once."""
+    c = {(c.a, c.b): c for c in compare.compare(planted, "auc", unit="task")}["better", "reference"]
+    assert c.n_cells == 8 and c.p == pytest.approx(2 / 2**8)  # all 8 differences positive
+    with pytest.raises(ValueError, match="unknown unit"):
+        compare.compare(planted, "auc", unit="seed")
