@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from eval import metrics
-from eval.records import atomic_write_text, run_name
+from eval.records import atomic_write_text, run_name, to_json
 from patching.graph import EdgeGraph
 from patching.names import EMBED, QKV, parse_edge
 from patching.prune import prune_dangling
@@ -634,7 +634,8 @@ def export_submission(run_dir, out, method=None, seed=None, kind="scores", log=p
 
 
 def _json_out(d: dict) -> str:
-    return json.dumps(d, indent=1)
+    """Standard JSON: a measure that could not be taken (NaN) is ``null``."""
+    return to_json(d)
 
 
 def main(argv=None) -> int:
