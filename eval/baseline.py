@@ -50,15 +50,14 @@ def _mean(values) -> float:
     return statistics.fmean(v) if v else math.nan
 
 
-def _tol(values, floor: float) -> float:
-    half = stats.half_width(values)
-    return max(floor, half) if math.isfinite(half) else floor
-
-
-def _run_half_width(values) -> float:
-    """This run's own interval half-width (0 with one seed: no interval to add)."""
+def _half_width(values) -> float:
+    """The 95% t half-width over seeds (0 with one seed: no interval)."""
     half = stats.half_width(values)
     return half if math.isfinite(half) else 0.0
+
+
+def _tol(values, floor: float) -> float:
+    return max(floor, _half_width(values))
 
 
 def _groups(records: list[Record]) -> dict[tuple[str, str, str], list[Record]]:
@@ -192,7 +191,7 @@ def check_entry(entry: dict, rs: list[Record]) -> tuple[list[str], list[str]]:
     for label, attr in (("AUC", "auc"), ("CPR", "cpr")):
         base, tol = _value(entry[attr]), _value(entry[f"{attr}_tol"])
         values = [getattr(r, attr) for r in ok]
-        now, margin = _mean(values), tol + _run_half_width(values)
+        now, margin = _mean(values), tol + _half_width(values)
         if math.isfinite(base) and not now >= base - margin:  # NaN now counts as a fall
             fails.append(
                 f"{name}: {label} {now:.4f} fell below baseline {base:.4f} by more than the two "
@@ -212,6 +211,13 @@ def check_entry(entry: dict, rs: list[Record]) -> tuple[list[str], list[str]]:
     return fails, []
 
 
+def _attempted(groups: dict, entry: dict) -> list[Record]:
+    """This run's records of a baseline entry, or [] when the run did not attempt it (another
+    subset of methods and tasks, or every run of it skipped)."""
+    rs = groups.get((entry["method"], entry["task"], entry["ablation"]), [])
+    return [] if all(r.status.startswith("skipped") for r in rs) else rs
+
+
 def check(records: list[Record], baseline: dict) -> tuple[list[str], list[str]]:
     """Regressions of ``records`` against ``baseline`` and notes on entries not compared.
 
@@ -220,8 +226,8 @@ def check(records: list[Record], baseline: dict) -> tuple[list[str], list[str]]:
     groups = _groups(records)
     fails, notes = [], []
     for entry in baseline["entries"]:
-        rs = groups.get((entry["method"], entry["task"], entry["ablation"]))
-        if not rs or all(r.status.startswith("skipped") for r in rs):
+        rs = _attempted(groups, entry)
+        if not rs:
             continue
         f, n = check_entry(entry, rs)
         fails += f
@@ -235,12 +241,9 @@ def compared_entries(records: list[Record], baseline: dict) -> int:
     groups = _groups(records)
     count = 0
     for entry in baseline["entries"]:
-        rs = groups.get((entry["method"], entry["task"], entry["ablation"]))
-        if not rs or all(r.status.startswith("skipped") for r in rs):
-            continue
-        if any(r.n != entry["n"] for r in rs if r.ok):
-            continue
-        count += 1
+        rs = _attempted(groups, entry)
+        if rs and not any(r.n != entry["n"] for r in rs if r.ok):
+            count += 1
     return count
 
 

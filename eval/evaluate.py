@@ -138,9 +138,9 @@ def faithfulness_curves(
     n_edges = problem.n_edges
     sizes = [metrics.n_kept(f, n_edges) for f in fractions]
     index = NodeIndex.of(problem.model.graph.edge_names)
-    parts = {}
+    parts, ties = {}, ties_of(problem)
     for name, signed in rankings.items():
-        masks, owner = metrics.circuit_draws(scores, sizes, signed, ties=ties_of(problem))
+        masks, owner = metrics.circuit_draws(scores, sizes, signed, ties=ties)
         parts[name] = (prune_dangling(index, masks), owner)
     stacked = np.concatenate([m for m, _ in parts.values()])
     unique, inverse = np.unique(stacked, axis=0, return_inverse=True)

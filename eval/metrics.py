@@ -4,7 +4,7 @@
 per edge, higher = more important. Edges are ranked by ``|score|`` unless ``signed`` is True
 (the method declares the sign meaningful, ``Method.signed``), in which case by ``score``.
 
-Conventions (README "Conventions"): MIB's circuit sizes (:func:`n_kept`, floor), ties that
+Conventions (docs/conventions.md): MIB's circuit sizes (:func:`n_kept`, floor), ties that
 never decide (:func:`circuit_draws`), three edge-recovery areas side by side: :func:`roc_auc`
 (rank AUC over all edges), :func:`pareto_auc` (the ACDC paper's pessimistic Pareto staircase
 over threshold runs) and :func:`auroc_of_points` (MIB's AUROC over its 10 circuit sizes); and
@@ -24,12 +24,13 @@ from sklearn import metrics as skm
 FRACTIONS: tuple[float, ...] = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 
-# Ties below float precision (README "Conventions"). Two scores whose difference is below
-# ``rtol * scale`` are no order: another machine's kernels, thread count or dtype can flip them.
-# ``scale`` is max|score|, floored by the task metric's clean-ablated gap when the evaluator
-# knows it (a method whose every score is residue, e.g. a gradient that is exactly 0 at the clean
-# input, must not be ranked by that residue). ``rtol`` is the compute dtype's (below) unless the
-# task declares its own (``Task.tie_rtol``: compiled tracr models, 2**-14, measured there).
+# Ties below float precision (docs/conventions.md, "Float residue is a tie"). Two scores whose
+# difference is below ``rtol * scale`` are no order: another machine's kernels, thread count or
+# dtype can flip them. ``scale`` is max|score|, floored by the task metric's clean-ablated gap
+# when the evaluator knows it (a method whose every score is residue, e.g. a gradient that is
+# exactly 0 at the clean input, must not be ranked by that residue). ``rtol`` is the compute
+# dtype's (below) unless the task declares its own (``Task.tie_rtol``: compiled tracr models,
+# 2**-14, measured there).
 # Default 2**-20 (9.5e-7, 8 float32 ulps at the largest score): it ties the residue measured on
 # eap (1e-12 of the largest score in float32 where float64 has 3e-21 or exact 0) and keeps the
 # order of a real model's dense small scores: on MIB's published EAP-IG scores for IOI on GPT-2
