@@ -91,6 +91,7 @@ class _Mix(torch.autograd.Function):
     def forward(ctx, masks, base, stack, grad, *tokens):
         ctx.save_for_backward(masks)
         ctx.stack, ctx.grad, ctx.n_tokens = stack, grad, len(tokens)
+        ctx.base_shape = base.shape
         return _mix_product(masks, stack) + base
 
     @staticmethod
@@ -109,7 +110,9 @@ class _Mix(torch.autograd.Function):
                 grad_masks = torch.einsum("krbpd,kjbpd->krjp", grad_out, stack)
             grad.add_(torch.einsum("krjp,krbpd->kjbpd", masks, grad_out))
         tokens = [grad_out.new_zeros(()) for _ in range(ctx.n_tokens)]
-        return (grad_masks, None, None, None, *tokens)
+        # the base (ablated inputs + b_O constants) is live only in training mode
+        grad_base = grad_out.sum_to_size(ctx.base_shape) if ctx.needs_input_grad[1] else None
+        return (grad_masks, grad_base, None, None, *tokens)
 
 
 def _mix_product(masks: Tensor, stack: Tensor) -> Tensor:
@@ -242,15 +245,33 @@ class PatchableModel:
     ``transformers``. It is read once into a neutral :class:`ModelSpec` (``self.cfg``).
     The model's parameters are frozen (``requires_grad=False``): discovery learns edge
     coefficients, never weights, and a backward pass must not spend time on weight gradients.
+
+    ``trainable=True`` is the training mode of the same forward (the SIIT trainer,
+    :mod:`tasks.siit.train`): the parameters stay live, and every forward re-reads them (norm
+    weights folded again), so gradients reach the weights through the clean sources, the norm
+    folding and the ``b_O`` constants. Ablated values are constants of the step (built under
+    ``no_grad`` from the current weights). Only :class:`patching.hooked.HookedModel` (and
+    TransformerLens 3's ``HookedTransformer``) can be trained this way.
     """
 
-    def __init__(self, model, graph_config: GraphConfig | None = None) -> None:
+    def __init__(
+        self, model, graph_config: GraphConfig | None = None, trainable: bool = False
+    ) -> None:
         if isinstance(model, str):
             from patching.adapters.hf import load
 
             model = load(model)
+        self.trainable = trainable
+        if trainable:
+            from patching.adapters.tl import is_hooked_transformer
+
+            if not is_hooked_transformer(model):
+                raise NotImplementedError(
+                    f"training mode reads a HookedModel's parameters live; a "
+                    f"{type(model).__name__} can't be trained through the patched forward"
+                )
         self.spec = to_spec(model)
-        if hasattr(model, "requires_grad_"):
+        if hasattr(model, "requires_grad_") and not trainable:
             model.requires_grad_(False)
         self.model = model
         self.graph = EdgeGraph(
@@ -264,7 +285,15 @@ class PatchableModel:
 
     def with_graph(self, graph_config: GraphConfig) -> PatchableModel:
         """The same model under another graph (q/k/v split, positions, attention-only)."""
-        return PatchableModel(self.model, graph_config)
+        return PatchableModel(self.model, graph_config, trainable=self.trainable)
+
+    def _refresh(self) -> None:
+        """Training mode: read the live parameters again (the optimiser changed them) and fold
+        the norms into the projections inside the autograd graph."""
+        from patching.adapters.tl import from_hooked_transformer
+
+        self.spec = from_hooked_transformer(self.model, live=torch.is_grad_enabled())
+        self._prepare_weights()
 
     @property
     def cfg(self) -> ModelSpec:
@@ -494,6 +523,12 @@ class PatchableModel:
         frozen=None,
         keep_masks=False,
     ):
+        if self.trainable:
+            self._refresh()
+            if ablation is not None:  # its b_O constants must be the live ones
+                ablation = AblatedSources(
+                    ablation.kind, ablation.values, self._ablated_inputs(ablation.values)
+                )
         spec, g = self.spec, self.graph
         B, P = tokens.shape
         K = 1 if full is None else full.shape[0]
@@ -504,7 +539,11 @@ class PatchableModel:
         shape = (K, g.n_sources, B, P, D)
         alloc = torch.empty if live is None else torch.zeros  # non-live rows stay y - y~ = 0
         stack = alloc(shape, dtype=embed.dtype, device=embed.device)
-        needs_grad = full is not None and full.requires_grad and torch.is_grad_enabled()
+        needs_grad = (
+            full is not None
+            and (full.requires_grad or self.trainable)
+            and torch.is_grad_enabled()
+        )
         grad = torch.zeros(shape, dtype=embed.dtype, device=embed.device) if needs_grad else stack
         vals = None if ablation is None else ablation.values
         kb_ids = None if pad is None else pos_ids.repeat(K, 1)  # [K*B, P], K outer as in the stack

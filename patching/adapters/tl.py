@@ -28,7 +28,7 @@ def is_hooked_transformer(model) -> bool:
     return name in ("HookedTransformer", "HookedModel") and hasattr(model, "blocks")
 
 
-def _norm(module) -> Norm:
+def _norm(module, live: bool = False) -> Norm:
     kind = type(module).__name__
     if kind not in _NORM_KINDS:
         raise NotImplementedError(f"normalisation module {kind} is not supported by the graph")
@@ -36,13 +36,19 @@ def _norm(module) -> Norm:
     b = getattr(module, "b", None)
     return Norm(
         _NORM_KINDS[kind],
-        None if w is None else w.detach(),
-        None if b is None else b.detach(),
+        None if w is None else _read(w, live),
+        None if b is None else _read(b, live),
         getattr(module, "eps", 1e-5),
     )
 
 
-def _mlp(block) -> MLP:
+def _read(t, live: bool):
+    """A parameter as the spec holds it: detached (inference), or the parameter itself
+    (training mode: gradients reach the weights)."""
+    return t if live else t.detach()
+
+
+def _mlp(block, live: bool = False) -> MLP:
     mlp = block.mlp
     if type(mlp).__name__ != "MLP" or getattr(mlp, "ln", None) is not None:
         raise NotImplementedError(
@@ -50,44 +56,41 @@ def _mlp(block) -> MLP:
             "supported through the TransformerLens adapter; load the model with transformers"
         )
     return MLP(
-        w_in=mlp.W_in.detach().T,
-        b_in=mlp.b_in.detach(),
-        w_out=mlp.W_out.detach().T,
-        b_out=mlp.b_out.detach(),
+        w_in=_read(mlp.W_in, live).T,
+        b_in=_read(mlp.b_in, live),
+        w_out=_read(mlp.W_out, live).T,
+        b_out=_read(mlp.b_out, live),
         act=mlp.act_fn,
     )
 
 
-def _layer(block, attn_only: bool) -> Layer:
+def _layer(block, attn_only: bool, live: bool = False) -> Layer:
     a = block.attn
     attn = Attention(
-        W_Q=a.W_Q.detach(),
-        W_K=a.W_K.detach(),
-        W_V=a.W_V.detach(),
-        W_O=a.W_O.detach(),
-        b_Q=a.b_Q.detach(),
-        b_K=a.b_K.detach(),
-        b_V=a.b_V.detach(),
-        b_O=a.b_O.detach(),
+        **{n: _read(getattr(a, n), live) for n in ("W_Q", "W_K", "W_V", "W_O")},
+        **{n: _read(getattr(a, n), live) for n in ("b_Q", "b_K", "b_V", "b_O")},
         scale=1.0 / float(a.attn_scale),
     )
     if attn_only:
-        return Layer(_norm(block.ln1), attn)
-    return Layer(_norm(block.ln1), attn, _norm(block.ln2), _mlp(block))
+        return Layer(_norm(block.ln1, live), attn)
+    return Layer(_norm(block.ln1, live), attn, _norm(block.ln2, live), _mlp(block, live))
 
 
-def from_hooked_transformer(model) -> ModelSpec:
-    """The :class:`ModelSpec` of a TransformerLens 3 ``HookedTransformer`` or a ``HookedModel``."""
+def from_hooked_transformer(model, live: bool = False) -> ModelSpec:
+    """The :class:`ModelSpec` of a TransformerLens 3 ``HookedTransformer`` or a ``HookedModel``.
+
+    live: hold the parameters themselves rather than detached views, so a forward over the
+    spec is differentiable in the weights (``PatchableModel(..., trainable=True)``)."""
     cfg = model.cfg
     check_supported(cfg)
     has_final = cfg.normalization_type is not None and hasattr(model, "ln_final")
     return ModelSpec(
         family="hooked-transformer",
-        layers=tuple(_layer(b, cfg.attn_only) for b in model.blocks),
-        W_E=model.W_E.detach(),
-        W_U=model.W_U.detach().T,
-        b_U=model.b_U.detach(),
-        W_pos=model.W_pos.detach(),
-        ln_final=_norm(model.ln_final) if has_final else Norm("none"),
+        layers=tuple(_layer(b, cfg.attn_only, live) for b in model.blocks),
+        W_E=_read(model.W_E, live),
+        W_U=_read(model.W_U, live).T,
+        b_U=_read(model.b_U, live),
+        W_pos=_read(model.W_pos, live),
+        ln_final=_norm(model.ln_final, live) if has_final else Norm("none"),
         causal=cfg.attention_dir == "causal",
     )
