@@ -363,6 +363,8 @@ class PatchableModel:
                 f"[n_masks, n_sources, b, pos, d_model], got {list(values.shape)}"
             )
         values = values.to(device=self.device, dtype=self.dtype)
+        if self.trainable:  # the forward builds them from the live b_O constants
+            return AblatedSources(kind, values, {})
         return AblatedSources(kind, values, self._ablated_inputs(values))
 
     @torch.no_grad()

@@ -1,0 +1,135 @@
+"""The programs the shipped learned (SIIT) models implement, and how a user's program is named.
+
+A :class:`SiitProgram` is a :class:`patching.adapters.tracr.RaspProgram` (the high-level causal
+model, compiled by tracr) with the input distribution the low-level model is trained and
+evaluated on: every sequence of ``seq_len`` tokens (or the program's own ``inputs``), BOS first,
+and the first position whose output the program defines (``first_answer``; the positions before
+it are not trained or scored).
+
+``--program FILE.py:NAME`` names a user's own: ``NAME`` is a ``RaspProgram`` or a
+``SiitProgram`` defined in ``FILE.py`` (a ``RaspProgram`` gets ``seq_len = max_seq_len`` and
+every sequence over its vocabulary).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from patching.adapters.tracr import RaspProgram
+from tasks import tracr_programs as shipped
+
+
+@dataclass(frozen=True)
+class SiitProgram:
+    rasp: RaspProgram
+    seq_len: int
+    inputs: Callable[[], list[tuple]] | None = None
+    first_answer: int = 1  # positions (BOS = 0) before this have no defined output
+    description: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.rasp.name
+
+    def all_inputs(self) -> list[tuple]:
+        """Every input sequence (without BOS), in a fixed order."""
+        if self.inputs is not None:
+            return list(self.inputs())
+        return list(itertools.product(self.rasp.vocab, repeat=self.seq_len))
+
+
+def _build_prev_sum():
+    """``(tokens[i] + tokens[i-1]) mod 3``: an attention head routes the previous token (tracr
+    ``lib.shift_by(1, tokens)``), an MLP adds (a categorical ``SequenceMap``)."""
+    from tracr.rasp import rasp
+
+    prev = rasp.Select(rasp.indices, rasp.indices, lambda k, q: q == k + 1).named("prev_sel")
+    shifted = rasp.Aggregate(prev, rasp.tokens).named("shifted")
+    return rasp.SequenceMap(lambda x, y: (x + y) % 3, rasp.tokens, shifted).named("prev_sum")
+
+
+def _build_first_match():
+    """Whether each token equals the first one: a head broadcasts the first token, an MLP
+    compares."""
+    from tracr.rasp import rasp
+
+    first = rasp.Select(rasp.indices, rasp.indices, lambda k, q: k == 0).named("first_sel")
+    first_tok = rasp.Aggregate(first, rasp.tokens).named("first_tok")
+    return rasp.SequenceMap(lambda x, y: int(x == y), rasp.tokens, first_tok).named(
+        "first_match"
+    )
+
+
+def _permutations(vocab: tuple, n: int) -> Callable[[], list[tuple]]:
+    return lambda: list(itertools.permutations(vocab, n))
+
+
+_P = shipped.PROGRAMS
+PROGRAMS: dict[str, SiitProgram] = {
+    p.name: p
+    for p in (
+        SiitProgram(
+            RaspProgram("reverse", (1, 2, 3), 5, False, "reverse", _P["reverse"].build), 5,
+            description="reverse the sequence (attention routing after a SelectorWidth length "
+            "and an MLP chain; 4 layers)",
+        ),
+        SiitProgram(
+            RaspProgram("hist", ("a", "b", "c"), 5, False, "hist", _P["hist"].build), 5,
+            description="how often each token occurs (counting, SelectorWidth)",
+        ),
+        SiitProgram(
+            RaspProgram("sort_unique", (1, 2, 3, 4, 5, 6), 5, False, "sort",
+                        _P["sort_unique"].build),
+            5, inputs=_permutations((1, 2, 3, 4, 5, 6), 5),
+            description="sort distinct tokens (SelectorWidth, then routing)",
+        ),
+        SiitProgram(
+            RaspProgram("shuffle_dyck", ("(", ")", "x"), 5, False, "shuffle_dyck",
+                        _P["shuffle_dyck"].build),
+            5,
+            description="balanced parentheses (numerical MLPs composed over 6 layers)",
+        ),
+        SiitProgram(
+            RaspProgram("prev_sum", (0, 1, 2), 5, True, "prev_sum", _build_prev_sum), 5,
+            first_answer=2,
+            description="(token + previous token) mod 3 (routing head, then a categorical MLP)",
+        ),
+        SiitProgram(
+            RaspProgram("first_match", ("a", "b", "c"), 5, True, "first_match",
+                        _build_first_match),
+            5,
+            description="whether each token equals the first (broadcast head, comparing MLP)",
+        ),
+    )
+}
+
+
+def resolve(spec: str) -> SiitProgram:
+    """A shipped program by name, or ``FILE.py:NAME`` (a ``RaspProgram`` or ``SiitProgram``)."""
+    if ":" not in spec:
+        if spec not in PROGRAMS:
+            raise ValueError(
+                f"unknown program {spec!r}: name a shipped one ({', '.join(sorted(PROGRAMS))}) "
+                "or your own as FILE.py:NAME"
+            )
+        return PROGRAMS[spec]
+    path, _, name = spec.rpartition(":")
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"--program {spec}: no file {file}")
+    module_spec = importlib.util.spec_from_file_location(f"_siit_user_{file.stem}", file)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    obj = getattr(module, name, None)
+    if isinstance(obj, SiitProgram):
+        return obj
+    if isinstance(obj, RaspProgram):
+        return SiitProgram(obj, obj.max_seq_len)
+    raise ValueError(
+        f"--program {spec}: {name!r} in {file} is {type(obj).__name__}, not a RaspProgram or "
+        "SiitProgram (see patching/adapters/tracr.py and tasks/siit/programs.py)"
+    )
