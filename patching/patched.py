@@ -238,17 +238,18 @@ class PatchableModel:
 
     ``model``: a :class:`patching.hooked.HookedModel`, a TransformerLens 3 ``HookedTransformer`` or
     TransformerLens 4 ``TransformerBridge``, a ``transformers`` causal-LM (GPT-2,
-    GPT-NeoX/Pythia, Llama, Qwen2, Gemma-2), or a hub name / local path loaded with
-    ``transformers``. It is read once into a neutral :class:`ModelSpec` (``self.cfg``).
+    GPT-NeoX/Pythia, Llama, Qwen2, Gemma-2), or a model name loaded with
+    :func:`models.resolve` (shipped, hub name, local folder, ``random/<family>``). It is read
+    once into a neutral :class:`ModelSpec` (``self.cfg``).
     The model's parameters are frozen (``requires_grad=False``): discovery learns edge
     coefficients, never weights, and a backward pass must not spend time on weight gradients.
     """
 
     def __init__(self, model, graph_config: GraphConfig | None = None) -> None:
         if isinstance(model, str):
-            from patching.adapters.hf import load
+            from models import resolve
 
-            model = load(model)
+            model = resolve(model).load()
         self.spec = to_spec(model)
         if hasattr(model, "requires_grad_"):
             model.requires_grad_(False)
