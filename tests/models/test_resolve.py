@@ -221,10 +221,8 @@ def _making(path: Path) -> list[str]:
             called = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
             if called in MAKING_CALLS or called.endswith("Config"):
                 found.append(f"calls {called} (line {node.lineno})")
-            if called == "getattr" and node.args and getattr(node.args[0], "id", "") in (
-                "transformers",
-                "transformer_lens",
-            ):
+            looked_up = getattr(node.args[0], "id", "") if node.args else ""
+            if called == "getattr" and looked_up in ("transformers", "transformer_lens"):
                 found.append(f"looks up a class of {node.args[0].id} (line {node.lineno})")
     return found
 
