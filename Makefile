@@ -32,4 +32,4 @@ speed: setup
 	$(PY) -m eval.speed
 
 lint: setup
-	$(PY) -m ruff check patching methods tasks eval tests
+	$(PY) -m ruff check models patching methods tasks eval tests

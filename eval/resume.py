@@ -40,11 +40,12 @@ def inputs_of(spec: dict) -> dict:
     """What a configured task's records depend on beyond its key: for a prompt-pair file, the
     content hash of its data and truth files, the metric, the model and its weights' digest
     (tasks.file_task.fingerprint); for a task given ``--model``, the model and its digest."""
+    from models import resolve
     from tasks.configured import is_configured_spec
-    from tasks.file_task import fingerprint, model_digest
+    from tasks.file_task import fingerprint
 
     if is_configured_spec(spec):
-        return {"model": spec["model"], "model_sha256": model_digest(spec["model"])}
+        return {"model": spec["model"], "model_sha256": resolve(spec["model"]).digest()}
     return fingerprint(spec)
 
 

@@ -3,7 +3,8 @@
 ``python -m eval.speed [--out results/speed.json] [--device cpu|cuda] [--repeats 5]``
 ``python -m eval.speed --family llama``: the same on a Llama-shaped model (``eval.speed_family``).
 
-Workload (issue 2): a GPT-2-small-shaped random model, batch 8 x 16 tokens, float32.
+Workload (issue 2): a GPT-2-small-shaped random model (``random/gpt2-small``, :mod:`models.random`),
+batch 8 x 16 tokens, float32.
 - ``plain``: TransformerLens forward + backward with default settings (parameter gradients
   on), loss on the last position's log-probabilities.
 - ``ipd``: the one-pass patched forward + backward into all 32,491 edge coefficients, loss on
@@ -33,19 +34,20 @@ import torch
 from eval.cost import MemoryProbe, timed
 from eval.isolate import call_in_child
 from eval.preflight import UsageError, check_writable_file
-from eval.shapes import gpt2_small_shaped
 from eval.speed_pairs import Shape, floor_ratio, interleaved, pair_summary, with_parameter_grads
+from models import resolve
 
 BATCH, POS = 8, 16
+MODEL = "random/gpt2-small"  # models.resolve
 # Imported once by the CPU forkserver. Not eval.speed itself: under ``python -m eval.speed`` each
 # child runs it as ``__mp_main__``, which warns when it was imported before.
-PRELOAD = ["eval.isolate", "eval.layerwise", "eval.shapes", "patching", "transformer_lens"]
+PRELOAD = ["eval.isolate", "eval.layerwise", "models", "patching", "transformer_lens"]
 
 
 def step_fn(variant: str, device: str, model=None):
     """Build the model (unless given) and data for ``variant``; a zero-argument step function."""
     torch.manual_seed(0)
-    model = model if model is not None else gpt2_small_shaped(device=device)
+    model = model if model is not None else resolve(MODEL).load(device)
     gen = torch.Generator().manual_seed(0)
     clean = torch.randint(0, 50257, (BATCH, POS), generator=gen).to(device)
     corrupt = torch.randint(0, 50257, (BATCH, POS), generator=gen).to(device)
@@ -116,7 +118,7 @@ def pairs_in_child(device: str, pairs: int, threads: int) -> dict:
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = gpt2_small_shaped(device=device)
+    model = resolve(MODEL).load(device)
     ipd = step_fn("ipd", device, model)  # wraps the model (its parameters frozen)
     plain = with_parameter_grads(model, step_fn("plain", device, model))
     return pair_summary(*interleaved(plain, ipd, pairs, device))

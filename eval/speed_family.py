@@ -3,9 +3,9 @@
 ``python -m eval.speed --family llama`` (or ``python -m eval.speed_family --family llama``)
 writes ``results/speed_llama.json`` with the keys of ``results/speed.json``.
 
-Workload: a random Llama-shaped model (16 layers, d_model 2048, 32 query heads over 8 key/value
-heads, d_head 64, SwiGLU width 8192: Llama-3.2-1B's shape, with a 32,000-token vocabulary),
-batch 4 x 32 tokens, float32.
+Workload: a random Llama-shaped model (``random/llama-3.2-1b``, :mod:`models.random`: 16 layers,
+d_model 2048, 32 query heads over 8 key/value heads, d_head 64, SwiGLU width 8192: Llama-3.2-1B's
+shape, with a 32,000-token vocabulary), batch 4 x 32 tokens, float32.
 - ``plain``: the ``transformers`` forward + backward with parameter gradients on, loss on the
   last position's log-probabilities (``logits_to_keep=1``, so only that position is unembedded).
 - ``ipd``: the one-pass patched forward + backward into every edge coefficient, loss on the last
@@ -30,40 +30,19 @@ import torch
 
 from eval.cost import synchronize, timed
 from eval.speed_pairs import Shape, floor_ratio, interleaved, pair_summary, with_parameter_grads
+from models import resolve
+from models.families import family as family_of
 
 BATCH, POS = 4, 32
-SHAPES = {
-    "llama": (
-        "LlamaConfig",
-        dict(
-            hidden_size=2048,
-            intermediate_size=8192,
-            num_hidden_layers=16,
-            num_attention_heads=32,
-            num_key_value_heads=8,
-            head_dim=64,
-            vocab_size=32000,
-            tie_word_embeddings=True,
-            max_position_embeddings=2048,
-        ),
-    ),
-}
+# family -> the published shape its benchmark runs on (models/families/<family>.py), built as
+# the random model random/<family>-<shape> (models.random)
+SHAPES = {"llama": "3.2-1b"}
 VARIANTS = ("plain", "ipd", "ipd_full_logits")
 
 
-def family_model(family: str, dtype: torch.dtype = torch.float32, seed: int = 0, device="cpu"):
-    """A random ``transformers`` causal LM of ``family``'s benchmark shape (see :data:`SHAPES`)."""
-    import transformers
-
-    if family not in SHAPES:
-        raise ValueError(f"unknown family {family!r}; choose one of {sorted(SHAPES)}")
-    cls, kw = SHAPES[family]
-    torch.manual_seed(seed)
-    cfg = getattr(transformers, cls)(**kw)
-    model = transformers.AutoModelForCausalLM.from_config(
-        cfg, attn_implementation="eager", dtype=dtype
-    )
-    return model.to(device).eval()
+def family_model(family: str, device: str = "cpu"):
+    """The random ``transformers`` causal LM of ``family``'s benchmark shape (:data:`SHAPES`)."""
+    return resolve(f"random/{family}-{SHAPES[family]}").load(device)
 
 
 def _step_fn(family: str, variant: str, device: str, model=None):
@@ -166,7 +145,8 @@ def run(family: str, device: str, repeats: int, threads: int = 0, n_pairs: int =
         "timing": f"ratio_*: {n_pairs} interleaved (plain, ipd) pairs on one model in one "
         "process (eval.speed_pairs); *_s and peak memory: each variant in a process of its own",
         **timing,
-        "workload": f"random {family}-shaped transformers model ({SHAPES[family][1]}), batch "
+        "workload": f"random {family}-shaped transformers model "
+        f"({family_of(family).shapes[SHAPES[family]]}), batch "
         f"{BATCH} x {POS} tokens, float32, {device}",
         "plain_s": plain["seconds"],
         "ipd_step_s": ipd["seconds"],

@@ -241,8 +241,9 @@ class PatchableModel:
 
     ``model``: a :class:`patching.hooked.HookedModel`, a TransformerLens 3 ``HookedTransformer`` or
     TransformerLens 4 ``TransformerBridge``, a ``transformers`` causal-LM (GPT-2,
-    GPT-NeoX/Pythia, Llama, Qwen2, Gemma-2), or a hub name / local path loaded with
-    ``transformers``. It is read once into a neutral :class:`ModelSpec` (``self.cfg``).
+    GPT-NeoX/Pythia, Llama, Qwen2, Gemma-2), or a model name loaded with
+    :func:`models.resolve` (shipped, hub name, local folder, ``random/<family>``). It is read
+    once into a neutral :class:`ModelSpec` (``self.cfg``).
     The model's parameters are frozen (``requires_grad=False``): discovery learns edge
     coefficients, never weights, and a backward pass must not spend time on weight gradients.
 
@@ -258,9 +259,9 @@ class PatchableModel:
         self, model, graph_config: GraphConfig | None = None, trainable: bool = False
     ) -> None:
         if isinstance(model, str):
-            from patching.adapters.hf import load
+            from models import resolve
 
-            model = load(model)
+            model = resolve(model).load()
         self.trainable = trainable
         if trainable:
             from patching.adapters.tl import is_hooked_transformer

@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from models import resolve
+from models.families import FAMILIES, by_model_type
 from patching.graph import EdgeGraph, GraphConfig
 
 # max |diff| / max(1, max |logit|). transformers runs RMSNorm, softmax and rotary in float32
@@ -41,13 +43,8 @@ DTYPES = {
     "bfloat16": torch.bfloat16,
     "float16": torch.float16,
 }
-FAMILY_KEYS = {
-    "gpt2": "gpt2",
-    "neox": "gpt_neox",
-    "llama": "llama",
-    "qwen2": "qwen2",
-    "gemma2": "gemma2",
-}
+# --family NAME -> the transformers model_type it builds (models/families/)
+FAMILY_KEYS = {name: f.model_type for name, f in FAMILIES.items()}
 
 
 @dataclass(frozen=True)
@@ -103,17 +100,9 @@ def graph_size(name: str, batch: int = 8, pos: int = 64, bytes_per: int = 2) -> 
 
 def _output_modules(model) -> list:
     """Per layer, the modules whose outputs are the attention and MLP contributions to the
-    residual stream (Gemma-2: the post-norms), as (attention_module, mlp_module)."""
-    kind = model.config.model_type
-    if kind == "gpt2":
-        return [(b.attn, b.mlp) for b in model.transformer.h]
-    if kind == "gpt_neox":
-        return [(b.attention, b.mlp) for b in model.gpt_neox.layers]
-    if kind == "gemma2":
-        return [
-            (b.post_attention_layernorm, b.post_feedforward_layernorm) for b in model.model.layers
-        ]
-    return [(b.self_attn, b.mlp) for b in model.model.layers]
+    residual stream (Gemma-2: the post-norms), as (attention_module, mlp_module); each family
+    says which (:attr:`models.families.base.Family.output_modules`)."""
+    return by_model_type(model.config.model_type).output_modules(model)
 
 
 def _hooked_logits(model, clean, patch: dict) -> torch.Tensor:
@@ -153,7 +142,13 @@ def _captured(model, tokens, modules) -> dict:
 def check(model, batch: int = 2, pos: int = 8, seed: int = 0) -> dict:
     """Run the three checks on a ``transformers`` model; returns the JSON-able result."""
     from patching import PatchableModel
+    from patching.adapters.hf import is_hf_causal_lm
 
+    if not is_hf_causal_lm(model):
+        raise ValueError(
+            f"patching.verify checks transformers models, not a {type(model).__name__} (the "
+            "project's own models are checked against TransformerLens hooks in the test suite)"
+        )
     pm = PatchableModel(model)
     g, spec = pm.graph, pm.spec
     gen = torch.Generator().manual_seed(seed)
@@ -209,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", help="hub name or local path of a transformers causal LM")
+    src.add_argument(
+        "--model", help="a model name (models.resolve): hub name, local folder, random/<family>"
+    )
     src.add_argument("--family", choices=sorted(FAMILY_KEYS), help="a tiny random model")
     src.add_argument(
         "--shape-of", choices=sorted(SHAPES), help="graph size from the published shape"
@@ -231,14 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     dtype = DTYPES[a.dtype]
     try:
-        if a.family:
-            from patching.adapters.tiny import tiny_hf_model
-
-            model = tiny_hf_model(a.family, dtype)
-        else:
-            from patching.adapters.hf import load
-
-            model = load(a.model, dtype=dtype)
+        model = resolve(f"random/{a.family}" if a.family else a.model).load(dtype=dtype)
         result = check(model, a.batch, a.pos, a.seed)
     except (OSError, NotImplementedError, ValueError) as e:  # e.g. a folder without a model
         print(json.dumps({"ok": False, "error": f"{type(e).__name__}: {e}"}, indent=2))

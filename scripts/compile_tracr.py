@@ -4,8 +4,7 @@ Usage: python scripts/compile_tracr.py [PROGRAM ...] [--out DIR]   (default: eve
 reverse, proportion, hist, sort_unique, pair_balance, shuffle_dyck)
 
 The programs are :data:`tasks.tracr_programs.PROGRAMS`; compiling and converting them to
-``HookedModel`` weights (TransformerLens 3 ``HookedTransformer`` layout) is
-:mod:`patching.adapters.tracr`.
+``HookedModel`` weights (TransformerLens 3 ``HookedTransformer`` layout) is :mod:`models.tracr`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@
    wall time (min over ``repeats``), steps and ROC AUC of ``ipd`` (default config), ``ipd-hier``
    (default config) and ``ipd`` given as many steps as ``ipd-hier`` took in total (the control
    that says whether a speed-up comes from the hierarchy or only from taking fewer steps).
-2. GPT-2-small-shaped random model (``eval.shapes.gpt2_small_shaped``), batch 8 x 16 tokens,
+2. GPT-2-small-shaped random model (``random/gpt2-small``, ``models.random``), batch 8 x 16 tokens,
    2 CPU threads: seconds per optimisation step of flat ipd, of the coarse stage and of the fine
    stage (with 25% of the nodes kept), measured interleaved (median over rounds) because the
    machine is shared; plus an analytic FLOP count of one step, and of the same step if the
@@ -30,10 +30,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.metrics import roc_auc  # noqa: E402
-from eval.shapes import gpt2_small_shaped  # noqa: E402
 from methods import get_method  # noqa: E402
 from methods.ipd import IpdConfig, run_ipd  # noqa: E402
 from methods.ipd_hier import IpdHierConfig, NodeMap  # noqa: E402
+from models.random import gpt2_small_shaped  # noqa: E402
 from patching import PatchableModel  # noqa: E402
 from patching.names import head_name, mlp_name  # noqa: E402
 from tasks import TASKS, get_task  # noqa: E402

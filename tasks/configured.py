@@ -50,8 +50,14 @@ def register_configured(task: str, model: str) -> str:
 def with_model(keys: list[str], model: str) -> tuple[list[str], dict[str, dict]]:
     """``keys`` with every task that takes a model configured with ``model``, and their specs
     by new key. Tasks tied to one model (tracr, induction) are left as they are."""
+    from models import UnknownModelError, resolve
+
     if Path(model).exists():  # a local folder: absolute, workers may run elsewhere
         model = str(Path(model).resolve())
+    try:
+        resolve(model)
+    except UnknownModelError as exc:
+        raise ModelOptionError(f"--model: {exc}") from None
     out, specs = [], {}
     for k in keys:
         if not takes_model(k):

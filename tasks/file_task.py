@@ -3,8 +3,9 @@
     python -m eval.run --tasks examples/induction_pairs.csv --model induction --methods eap
     spec = FileTaskSpec("pairs.csv", "gpt2", metric="logprob"); key = register_file_task(spec)
 
-A :class:`FileTaskSpec` names the file (any format of :mod:`tasks.readers`), the model (a model
-the suite ships, e.g. ``induction``, a Hugging Face hub name or a local path), the metric
+A :class:`FileTaskSpec` names the file (any format of :mod:`tasks.readers`), the model (any name
+:func:`models.resolve` takes: a shipped model such as ``induction`` or ``tracr/reverse``, a
+Hugging Face hub name, a local folder or ``random/<family>``), the metric
 (:mod:`tasks.pair_metrics`) and, optionally, a ground-truth file (edge names, one per line, or an
 MIB circuit file). :func:`register_file_task` checks everything that can be checked before a run
 (the file's rows, tokenisation, token lengths, answers of one token, the ground truth's edge
@@ -29,9 +30,7 @@ runner leaves the recovery columns empty with a note saying why.
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,6 +38,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from models import names as model_names
+from models import resolve
 from patching.graph import EdgeGraph, GraphConfig
 from tasks.base import TASKS, Task, TaskData
 from tasks.pair_metrics import DEFAULT_METRIC, get_pair_metric
@@ -52,10 +53,6 @@ DEFAULT_N = 1000
 HELDOUT_MAX = 1000
 MB_PER_EXAMPLE = 0.35
 NO_TRUTH_NOTE = "no ground truth given (--truth): faithfulness only, edge recovery not scored"
-HF_NEEDS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "config": (("config.json",),),
-    "weights": (("model.safetensors",), ("pytorch_model.bin",), ("model.safetensors.index.json",)),
-}
 
 
 class FileTaskError(ValueError):
@@ -84,73 +81,9 @@ class FileTaskSpec:
         return cls(**d)
 
 
-# ----- models -----------------------------------------------------------------------------------
-def _induction(device: str):
-    from tasks.induction import InductionTask
-
-    return InductionTask().load_model(device)
-
-
-def _tracr(name: str) -> Callable[[str], object]:
-    def load(device: str):
-        from tasks.tracr_programs import load_model
-
-        return load_model(name, device)
-
-    return load
-
-
-# the models the suite ships (offline, no tokenizer: files for them hold token ids)
-SHIPPED_MODELS: dict[str, Callable[[str], object]] = {
-    "induction": _induction,
-    "tracr-reverse": _tracr("reverse"),
-    "tracr-proportion": _tracr("proportion"),
-}
-
-
-def _shipped_weights(name: str) -> Path:
-    """The weights file of a shipped model."""
-    if name == "induction":
-        from tasks.induction.model import CHECKPOINT
-
-        return CHECKPOINT
-    from tasks.tracr_programs import WEIGHTS_DIR
-
-    return WEIGHTS_DIR / f"{name.removeprefix('tracr-')}.safetensors"
-
-
-def _hf_weight_files(name: str) -> list[Path]:
-    """The config and weight files of a local folder or a cached hub model (none cached: [])."""
-    names = [f for alts in HF_NEEDS.values() for files in alts for f in files]
-    if Path(name).is_dir():
-        found = [Path(name, f) for f in names if Path(name, f).is_file()]
-        found += sorted(Path(name).glob("*.safetensors")) + sorted(Path(name).glob("*.bin"))
-        return sorted(set(found))
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return []
-    paths = [try_to_load_from_cache(name, f) for f in names]
-    return sorted({Path(p) for p in paths if isinstance(p, str) and Path(p).is_file()})
-
-
-def model_digest(name: str) -> str | None:
-    """A sha256 over the model's weight (and config) files: what resume compares, so that a run
-    never mixes records of two versions of a model; None when no file is found locally."""
-    from core.checksum import cached_sha256
-
-    if name in SHIPPED_MODELS:
-        path = _shipped_weights(name)
-        return cached_sha256(path) if path.is_file() else None
-    files = _hf_weight_files(name)
-    if not files:
-        return None
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f"{f.name}:{cached_sha256(f)}\n".encode())
-    return h.hexdigest()
-
-
+# ----- the model and the fingerprint ------------------------------------------------------------
+# Which model a name means, whether it loads here, the model, its tokenizer (None for shipped and
+# random models, which take token ids) and its weights' digest: models.resolve.
 def fingerprint(spec: dict) -> dict:
     """What determines a file task's records besides the run's flags: the content hash of its
     data and ground-truth files, the metric, the model and its weights' digest (checked by
@@ -165,28 +98,8 @@ def fingerprint(spec: dict) -> dict:
         "truth_sha256": None if s.truth is None else cached_sha256(s.truth),
         "metric": s.metric,
         "model": s.model,
-        "model_sha256": model_digest(s.model),
+        "model_sha256": resolve(s.model).digest(),
     }
-
-
-def model_unavailable_reason(name: str) -> str | None:
-    """Why ``name`` (shipped, local path or hub name) can't be loaded here, or None."""
-    if name in SHIPPED_MODELS:
-        return None
-    if Path(name).exists():
-        return None if Path(name, "config.json").is_file() else f"{name}: no config.json there"
-    from tasks.ioi.hub import unavailable_reason
-
-    return unavailable_reason(name, HF_NEEDS)
-
-
-def load_tokenizer(name: str):
-    """The model's tokenizer (None for the shipped models, which take token ids)."""
-    if name in SHIPPED_MODELS:
-        return None
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(name)
 
 
 # ----- tokenisation -----------------------------------------------------------------------------
@@ -336,6 +249,7 @@ class FileTask(Task):
     def __init__(self, spec: FileTaskSpec) -> None:
         self.spec = spec
         self.key = spec.task_key
+        self.source = resolve(spec.model)  # UnknownModelError (a ValueError) names the choices
         self.metric_spec = get_pair_metric(spec.metric)
         self.pairs = read_pairs(spec.path)
         self.max_examples = len(self.pairs.rows)
@@ -352,17 +266,13 @@ class FileTask(Task):
         self._truth: set[str] | None = None
 
     def unavailable_reason(self) -> str | None:
-        return model_unavailable_reason(self.spec.model)
+        return self.source.unavailable_reason()
 
     def load_model(self, device: str = "cpu"):
         reason = self.unavailable_reason()
         if reason is not None:
             raise RuntimeError(f"cannot load model {self.spec.model!r}: {reason}")
-        if self.spec.model in SHIPPED_MODELS:
-            return SHIPPED_MODELS[self.spec.model](device)
-        from patching.adapters.hf import load
-
-        return load(self.spec.model, device=device)
+        return self.source.load(device)
 
     def _patchable(self):
         if self._model is None:
@@ -374,10 +284,8 @@ class FileTask(Task):
     @property
     def encoded(self) -> Encoded:
         if self._encoded is None:
-            tok = load_tokenizer(self.spec.model)
-            d_vocab = self._patchable().cfg.d_vocab if self.spec.model in SHIPPED_MODELS else None
-            if tok is not None:
-                d_vocab = len(tok)
+            tok = self.source.tokenizer()
+            d_vocab = self._patchable().cfg.d_vocab if tok is None else len(tok)
             self._encoded = encode(
                 self.pairs, tok, d_vocab, self.metric_spec.needs_wrong, self.context_length()
             )
@@ -385,12 +293,12 @@ class FileTask(Task):
 
     def context_length(self) -> int | None:
         """The most tokens a prompt may have (None: the model sets no limit we can read)."""
-        if self.spec.model in SHIPPED_MODELS:
+        if self.source.kind not in ("hub", "local"):  # shipped or random: read the model
             w_pos = self._patchable().cfg.W_pos
             return None if w_pos is None else int(w_pos.shape[0])
         from transformers import AutoConfig
 
-        cfg = AutoConfig.from_pretrained(self.spec.model)
+        cfg = AutoConfig.from_pretrained(self.source.name)
         for name in ("n_positions", "max_position_embeddings", "n_ctx"):
             if isinstance(getattr(cfg, name, None), int):
                 return getattr(cfg, name)
@@ -561,8 +469,8 @@ def expand_task_files(
     if model is None:
         raise FileTaskError(
             f"--tasks {files[0]} is a prompt-pair file: say which model runs it with --model "
-            f"(one the suite ships: {', '.join(sorted(SHIPPED_MODELS))}; a Hugging Face name; "
-            "or a local path)"
+            f"(one the suite ships: {', '.join(model_names('shipped'))}; a Hugging Face name; "
+            "or a local folder)"
         )
     specs, keys = {}, []
     file_keys = distinct_keys([_absolute(f) for f in files])

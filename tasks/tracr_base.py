@@ -4,7 +4,7 @@ per-position graph, projected onto any graph option by :func:`patching.names.pro
 
 :func:`read_write_edges` gives the edges along which the compiled weights connect, from which
 each task's table is derived. Programs and weights: :mod:`tasks.tracr_programs`; compiling and
-converting: :mod:`patching.adapters.tracr`.
+converting: :mod:`models.tracr`; the model itself: ``models.resolve("tracr/<program>")``.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from patching.adapters.tracr import BOS
+from models import resolve
+from models.tracr import BOS
 from patching.graph import EdgeGraph, GraphConfig
 from patching.names import QKV, edge_name, head_name, is_upstream, mlp_name, project_edges
 from tasks.base import HELDOUT_SEED, Task, TaskData
 from tasks.problem import UnsupportedGraphError
 from tasks.splits import pool_split
-from tasks.tracr_programs import PROGRAMS, load_meta, load_model, missing_weights_reason
+from tasks.tracr_programs import PROGRAMS, load_meta
 
 
 # ----- read/write structure of the compiled weights ---------------------------------------------
@@ -130,13 +131,18 @@ class TracrTask(Task):
             self._meta = load_meta(self.program)
         return self._meta
 
+    @property
+    def source(self):
+        """The compiled program's model source, ``tracr/<program>``."""
+        return resolve(f"tracr/{self.program}")
+
     def unavailable_reason(self) -> str | None:
-        return missing_weights_reason(self.program)
+        return self.source.unavailable_reason()
 
     def load_model(self, device: str = "cpu"):
         key = str(device)
         if key not in self._models:
-            self._models[key] = load_model(self.program, device)
+            self._models[key] = self.source.load(device)
         return self._models[key]
 
     def inputs(self) -> list[tuple]:

@@ -1,16 +1,17 @@
 """The ACDC paper's tracr programs (RASP builders and compiler settings) and their shipped weights.
 
 ``python scripts/compile_tracr.py`` compiles them (needs tracr and JAX) with
-:mod:`patching.adapters.tracr` into ``tracr_weights/<program>.safetensors`` and ``.json`` beside
-this file; the tasks load those files with torch only.
+:mod:`models.tracr` into ``tracr_weights/<program>.safetensors`` and ``.json`` beside this file;
+loading those needs torch only. Every program here is a model source ``tracr/<program>``
+(:mod:`models.shipped`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from patching.adapters import tracr
-from patching.adapters.tracr import RaspProgram
+from models import tracr
+from models.tracr import RaspProgram
 
 WEIGHTS_DIR = Path(__file__).parent / "tracr_weights"
 

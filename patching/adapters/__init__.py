@@ -3,6 +3,7 @@ source: ``tl`` for TransformerLens 3 ``HookedTransformer`` and the project's ``H
 (:mod:`patching.hooked`), ``hf`` for ``transformers`` models, ``native`` for TransformerLens 4's
 native model;
 a TransformerLens ``TransformerBridge`` is read through the ``transformers`` model it wraps).
+Adapters only read weights: making, finding and loading models is :mod:`models`' job.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from patching.adapters.spec import ModelSpec
 def to_spec(model) -> ModelSpec:
     """The :class:`ModelSpec` of ``model``: a ``ModelSpec``, a TransformerLens
     ``HookedTransformer`` (3.x), a :class:`patching.hooked.HookedModel`, a TransformerLens
-    ``TransformerBridge``, a ``transformers`` causal-LM, or a hub name / local path (loaded with
-    ``transformers``)."""
+    ``TransformerBridge``, a ``transformers`` causal-LM, or a model name (loaded with
+    :func:`models.resolve`)."""
     from patching.adapters import hf, tl
 
     if isinstance(model, ModelSpec):
         return model
     if isinstance(model, str):
-        return hf.from_hf(hf.load(model))
+        from models import resolve
+
+        return to_spec(resolve(model).load())
     if tl.is_hooked_transformer(model):
         return tl.from_hooked_transformer(model)
     if type(model).__name__ == "TransformerBridge":  # TransformerLens 4 (and 3.9's preview)
@@ -30,7 +33,7 @@ def to_spec(model) -> ModelSpec:
     raise TypeError(
         f"can't read a {type(model).__name__}: pass a patching.hooked.HookedModel, a "
         "TransformerLens HookedTransformer (3.x) or TransformerBridge, a transformers causal-LM "
-        "model (or its hub name / local path), or a ModelSpec"
+        "model, a model name (models.resolve), or a ModelSpec"
     )
 
 

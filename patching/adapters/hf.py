@@ -1,5 +1,6 @@
 """Adapter for Hugging Face ``transformers`` causal-LM models: GPT-2, GPT-NeoX/Pythia, Llama,
-Qwen2/Qwen2.5 and Gemma-2 (one reader per ``config.model_type``, in :data:`FAMILIES`).
+Qwen2/Qwen2.5 and Gemma-2 (one reader per ``config.model_type``, in :data:`FAMILIES`; the rest
+of a family, its tiny random config and the like, is ``models/families/<name>.py``).
 
 Semantics per family (what the patched forward reproduces; see ``patching.adapters.spec``):
 
@@ -33,29 +34,6 @@ def is_hf_causal_lm(model) -> bool:
     except ImportError:  # transformers not installed: nothing can be a transformers model
         return False
     return isinstance(model, PreTrainedModel)
-
-
-def load(name_or_path: str, dtype: torch.dtype | None = None, device: str | None = None):
-    """``AutoModelForCausalLM.from_pretrained`` with eager attention (the implementation whose
-    numerics the tests compare against). Raises ``OSError`` with the reason when the hub or the
-    path can't be read."""
-    from pathlib import Path
-
-    from transformers import AutoModelForCausalLM
-
-    if Path(name_or_path).is_dir() and not Path(name_or_path, "config.json").is_file():
-        raise OSError(f"{name_or_path} is a folder without config.json: not a transformers model")
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            name_or_path, attn_implementation="eager", dtype=dtype or torch.float32
-        )
-    except OSError as e:
-        raise OSError(
-            f"could not load {name_or_path!r} with transformers (no hub access and no local "
-            f"copy?): {e}"
-        ) from e
-    model = model.eval()
-    return model.to(device) if device else model
 
 
 def _d(t):

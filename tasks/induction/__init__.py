@@ -37,7 +37,7 @@ from tasks.induction.data import (
     non_repeating,
     repeated,
 )
-from tasks.induction.model import CHECKPOINT, HERE, TRAIN_RECORD, load
+from tasks.induction.model import CHECKPOINT, HERE, TRAIN_RECORD
 
 
 @register_task("induction")
@@ -72,7 +72,9 @@ class InductionTask(Task):
         reason = self.unavailable_reason()
         if reason is not None:
             raise RuntimeError(f"cannot load the induction model: {reason}")
-        return load(CHECKPOINT, TRAIN_RECORD, device)
+        from models import resolve
+
+        return resolve("induction").load(device)
 
     def _make_data(self, n: int, seed: int) -> TaskData:
         cfg = self.config

@@ -34,7 +34,7 @@ head class: :mod:`tasks.ioi.circuit`.
 task on any causal LM the graph supports (a Hugging Face hub name or a local
 ``save_pretrained`` folder with its tokenizer): prompts are built with *that* model's tokenizer,
 names, places and objects that are not one token there are dropped (as for GPT-2), and the model
-is loaded through :func:`patching.adapters.hf.load`. The ground truth (Wang et al.'s circuit) is a
+is found and loaded through :func:`models.resolve`. The ground truth (Wang et al.'s circuit) is a
 finding about GPT-2 small only, so for any other model the task is faithfulness-only:
 :attr:`IOITask.no_truth_note` says why, and the runner leaves the recovery columns empty.
 ``prepend_bos`` defaults to False for GPT-2 (as Wang et al. and ACDC) and to True for other models
@@ -43,15 +43,14 @@ whose tokenizer has a BOS token (Llama-, Gemma- and Qwen-family models are train
 
 from __future__ import annotations
 
-import os
 from typing import ClassVar
 
 from jaxtyping import Float
 from torch import Tensor
 
+from models import resolve
 from patching.graph import EdgeGraph, GraphConfig
 from tasks.base import Task, TaskData, register_task
-from tasks.ioi import hub
 from tasks.ioi.circuit import ioi_ground_truth
 from tasks.ioi.prompts import (
     POSITION_KEYS,
@@ -64,17 +63,6 @@ from tasks.ioi.prompts import (
 )
 
 MODEL_NAME = "gpt2"
-# What loading a hub model needs (any one alternative of each): sharded or single weights, and a
-# tokenizer in one of the formats transformers reads.
-HF_FILES: dict[str, tuple[tuple[str, ...], ...]] = {
-    "config": (("config.json",),),
-    "weights": (
-        ("model.safetensors",),
-        ("model.safetensors.index.json",),
-        ("pytorch_model.bin",),
-    ),
-    "tokenizer": (("tokenizer.json",), ("vocab.json", "merges.txt"), ("tokenizer.model",)),
-}
 
 
 @register_task("ioi")
@@ -112,6 +100,7 @@ class IOITask(Task):
         if not isinstance(model, str) or not model.strip():
             raise ValueError(f"model must be a hub name or a local path, got {model!r}")
         self.model = model
+        self.source = resolve(model)  # UnknownModelError (a ValueError) names the choices
         self._tokenizer = tokenizer
         self._templates = check_templates(templates)
         self.order = check_order(order)
@@ -133,21 +122,17 @@ class IOITask(Task):
 
     # ----- environment -------------------------------------------------------------------
     def unavailable_reason(self) -> str | None:
-        if self.is_gpt2:
-            return hub.unavailable_reason(MODEL_NAME, hub.GPT2_FILES)
-        if os.path.isdir(self.model):
-            if not os.path.isfile(os.path.join(self.model, "config.json")):
-                return f"local model folder {self.model!r} has no config.json"
-            return None
-        return hub.unavailable_reason(self.model, HF_FILES)
+        if self._tokenizer is None and self.source.kind not in ("hub", "local"):
+            return f"{self.model!r} has no tokenizer: the ioi task builds its prompts from text"
+        return self.source.unavailable_reason()
 
     @property
     def tokenizer(self) -> Tokenizer:
         """The injected tokenizer, else the model's, loaded on first use."""
         if self._tokenizer is None:
-            from transformers import AutoTokenizer
-
-            self._tokenizer = AutoTokenizer.from_pretrained(self.model)
+            self._tokenizer = self.source.tokenizer()
+            if self._tokenizer is None:
+                raise ValueError(self.unavailable_reason())
         return self._tokenizer
 
     def load_model(self, device: str = "cpu"):
@@ -155,15 +140,11 @@ class IOITask(Task):
         if reason is not None:
             raise RuntimeError(f"cannot load {self.model!r} for the ioi task: {reason}")
         if not self.is_gpt2:
-            from patching.adapters import hf
-
-            return hf.load(self.model, device=device)
+            return self.source.load(device)
         try:  # TransformerLens 3: its GPT-2 (weights processed: LN folded, centred)
             from transformer_lens import HookedTransformer
         except ImportError:  # TransformerLens 4 has no HookedTransformer: transformers' GPT-2
-            from patching.adapters import hf
-
-            return hf.load(MODEL_NAME, device=device)
+            return self.source.load(device)
         model = HookedTransformer.from_pretrained(MODEL_NAME, device=device)
         return model.eval()
 

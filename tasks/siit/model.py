@@ -124,7 +124,7 @@ def load_low(folder: Path, device: str = "cpu") -> HookedModel:
 
 
 def load_high(folder: Path, device: str = "cpu"):
-    from patching.adapters import tracr
+    from models import tracr
 
     return tracr.load_model(HIGH_NAME, Path(folder), device)
 

@@ -19,9 +19,9 @@ whose edges are cut reads, along each cut edge, the sending component's output o
   intervention.
 - strict, nodes (SIIT): every edge out of a random non-circuit node cut; target the output on ``b``.
 - strict, edges (ours): each non-candidate edge (also edges between circuit nodes that the
-  program does not have) cut with probability ``p ~ U(0, 1)``, and one row with every
-  non-candidate edge cut at once, alternately resampled and mean-ablated; target the output on
-  ``b``. InterpBench trains and checks single-node resamples only; the joint row is what the
+  program does not have) cut with probability ``p ~ U(0, 1)``, and two rows with every
+  non-candidate edge cut at once, one resampled and one mean-ablated; target the output on
+  ``b``. The strict rows' mean loss has weight 2 (behaviour and IIT 1). InterpBench trains and checks single-node resamples only; the joint row is what the
   acceptance check's joint sufficiency asks for.
 
 ``--no-strict`` drops both strict losses (InterpBench's IIT alone); such a model fails the
@@ -69,7 +69,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     clip: float = 1.0
     iit_weight: float = 1.0
-    strict_weight: float = 1.0
+    strict_weight: float = 2.0
     strict: bool = True
     eval_every: int = 250
     stop_accuracy: float = 0.995
@@ -81,7 +81,7 @@ class Setup:
     """Compiled program, low-level model, data and edge sets of one training run."""
 
     def __init__(self, prog: SiitProgram, seed: int, shape: mdl.LowLevelShape) -> None:
-        from patching.adapters.tracr import build_model
+        from models.tracr import build_model
         from tasks.tracr_base import read_write_edges
 
         self.prog = prog
@@ -140,7 +140,7 @@ class Setup:
 def _compiled(rasp):
     """tracr's compiled program as TransformerLens-layout tensors and metadata (cached: a
     process that trains several models of one program compiles it once)."""
-    from patching.adapters.tracr import compile_program, convert
+    from models.tracr import compile_program, convert
 
     return convert(rasp, compile_program(rasp))
 
@@ -150,11 +150,11 @@ def _row_loss(logits: Tensor, labels: Tensor, answer: Tensor) -> Tensor:
     return F.cross_entropy(logits[:, answer].flatten(0, 1), labels[:, answer].flatten())
 
 
-def step_rows(su: Setup, b_idx: Tensor, s_idx: Tensor, gen: torch.Generator, use_mean: bool,
-              strict: bool, iit_nodes: int = 3):
+def step_rows(su: Setup, b_idx: Tensor, s_idx: Tensor, gen: torch.Generator, strict: bool,
+              iit_nodes: int = 3):
     """Masks ``[K, E]``, ablated values (``[n_src, B, P, D]`` shared by the rows, or
-    ``[K, n_src, B, P, D]`` when the joint row is mean-ablated), targets ``[K, B, P]`` and each
-    row's loss group (``behaviour``, ``iit``, ``strict``)."""
+    ``[K, n_src, B, P, D]`` with the strict rows, whose last row is mean-ablated), targets
+    ``[K, B, P]`` and each row's loss group (``behaviour``, ``iit``, ``strict``)."""
     g = su.low.graph
     b, s = su.tokens[b_idx], su.tokens[s_idx]
     with torch.no_grad():
@@ -177,11 +177,12 @@ def step_rows(su: Setup, b_idx: Tensor, s_idx: Tensor, gen: torch.Generator, use
         m[su.out_of[node]] = 0.0
         p = float(torch.rand((), generator=gen))
         cut = (torch.rand(g.n_edges, generator=gen) < p) & ~su.cand_mask
-        rows += [m, (~cut).float(), su.cand_mask.float()]
-        targets += [y, y, y]
-        groups += ["strict"] * 3
+        joint = su.cand_mask.float()
+        rows += [m, (~cut).float(), joint, joint]
+        targets += [y, y, y, y]
+        groups += ["strict"] * 4
     values = res
-    if strict and use_mean:  # the joint row reads the batch mean, the others the resample
+    if strict:  # the last joint row reads the batch mean, the others the resample
         values = res.expand(len(rows), *res.shape).clone()
         values[-1] = res.mean(1, keepdim=True)
     return torch.stack(rows), values, torch.stack(targets), groups
@@ -194,7 +195,7 @@ def train(
     cfg: TrainConfig = TrainConfig(),
     shape: mdl.LowLevelShape = mdl.LowLevelShape(),
     command: str = "",
-    log=print,
+    log=functools.partial(print, flush=True),
 ) -> dict:
     """Train, write the folder (see :mod:`tasks.siit.model`), return the final train-split
     evaluation."""
@@ -217,8 +218,8 @@ def train(
     weights = {"behaviour": 1.0, "iit": cfg.iit_weight, "strict": cfg.strict_weight}
     for step in range(cfg.steps):
         pick = train_pool[torch.randint(len(train_pool), (2, cfg.batch), generator=gen)]
-        masks, vals, targets, groups = step_rows(su, pick[0], pick[1], gen, step % 2 == 1,
-                                                 cfg.strict, cfg.iit_nodes)
+        masks, vals, targets, groups = step_rows(su, pick[0], pick[1], gen, cfg.strict,
+                                                 cfg.iit_nodes)
         logits = su.low(su.tokens[pick[0]], masks, su.low.ablated_sources(vals))  # [K,B,P,V]
         losses: dict[str, list[Tensor]] = {}
         for k, group in enumerate(groups):
@@ -270,7 +271,7 @@ def _write_folder(su, out, seed, cfg, shape, command, stopped, seconds) -> None:
     from safetensors.torch import save_file
 
     from core.checksum import write_sidecar
-    from patching.adapters.tracr import weight_paths
+    from models.tracr import weight_paths
 
     st, js = weight_paths(mdl.HIGH_NAME, out)
     save_file(su.high_tensors, str(st), metadata={"program": su.prog.name})

@@ -39,7 +39,7 @@ def test_every_shipped_weight_file_has_a_matching_sidecar():
 
 
 def test_damaged_tracr_weights_are_refused_naming_the_file(tmp_path):
-    from patching.adapters.tracr import load_state
+    from models.tracr import load_state
 
     src = ROOT / "tasks" / "tracr_weights"
     for name in ("reverse.safetensors", "reverse.safetensors.sha256", "reverse.json"):

@@ -1,7 +1,7 @@
 """A user's own program for the SIIT trainer's tests (``--program FILE.py:NAME``): whether each
 token equals the first, over two tokens and three positions (8 inputs)."""
 
-from patching.adapters.tracr import RaspProgram
+from models.tracr import RaspProgram
 
 
 def _build():

@@ -103,7 +103,7 @@ def local_model(tmp_path_factory) -> Path:
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    from patching.adapters.tiny import tiny_hf_model
+    from models.random import tiny_hf_model
 
     folder = tmp_path_factory.mktemp("local-gpt2")
     vocab = {w: i for i, w in enumerate(["<bos>", "<pad>", "<unk>", *WORDS])}

@@ -61,14 +61,13 @@ def test_a_utf8_bom_header_is_accepted(tmp_path, capsys):
 
 
 def test_a_damaged_model_under_a_file_task_exits_2(tmp_path, capsys, monkeypatch):
-    from tasks import file_task
     from tasks.induction import model
 
     for name in ("model.safetensors", "model.safetensors.sha256"):
         shutil.copy(model.CHECKPOINT.parent / name, tmp_path / name)
     ckpt = tmp_path / "model.safetensors"
     ckpt.write_bytes(ckpt.read_bytes()[:-100])
-    monkeypatch.setitem(file_task.SHIPPED_MODELS, "induction", lambda d: model.load(ckpt, device=d))
+    monkeypatch.setattr(model, "CHECKPOINT", ckpt)  # the source "induction" reads it when used
     code, err, _ = _run_file(tmp_path, capsys, _rows(40))
     assert code == 2 and f"weights file {ckpt} is damaged" in err and "Traceback" not in err
 

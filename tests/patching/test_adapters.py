@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from models.families import FAMILIES
+from models.random import tiny_hf_model
 from patching import EdgeGraph, GraphConfig, PatchableModel
 from patching.adapters import to_spec
-from patching.adapters.tiny import TINY, tiny_hf_model
 
 
 def test_hooked_transformer_and_hf_gpt2_give_the_same_kind_of_spec():
@@ -96,7 +97,7 @@ HALF_TOL = {torch.bfloat16: 0.1, torch.float16: 0.01}
 
 
 @pytest.mark.parametrize("dtype", list(HALF_TOL))
-@pytest.mark.parametrize("name", sorted(TINY))
+@pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_half_precision_masks_one_is_close_to_float32(name, dtype):
     clean, corrupt = (
         torch.randint(0, 50, (3, 6), generator=torch.Generator().manual_seed(s)) for s in (0, 1)

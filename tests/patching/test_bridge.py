@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from models.random import tiny_hf_model
 from patching import PatchableModel
-from patching.adapters.tiny import tiny_hf_model
 
 
 def _bridge_dir(tmp_path):

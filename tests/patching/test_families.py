@@ -7,11 +7,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from models import families
+from models.random import tiny_hf_model
 from patching import GraphConfig, PatchableModel
-from patching.adapters.tiny import TINY, tiny_hf_model
 from tests.patching.reference_families import reference_ablated, reference_logits
 
-FAMILIES = sorted(TINY)
+FAMILIES = sorted(families.FAMILIES)
 # Against transformers: its RMSNorm, softmax and rotary run in float32 even in a float64 model,
 # so float64 agreement is at float32 level except for GPT-2 (measured max |diff| <= 3.1e-6).
 HF_TOL = {torch.float32: 1e-4, torch.float64: 2e-5}

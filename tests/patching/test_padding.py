@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from patching.adapters.tiny import tiny_hf_model
+from models.families import FAMILIES
+from models.random import tiny_hf_model
 from patching.patched import PatchableModel
 from tests.models import tiny_model
 
@@ -26,11 +27,7 @@ def _tl(bidirectional: bool):
 MODELS = {
     "tl-gpt2-causal": lambda: _tl(False),
     "tl-gpt2-bidirectional": lambda: _tl(True),
-    "hf-gpt2": lambda: tiny_hf_model("gpt2"),
-    "hf-neox": lambda: tiny_hf_model("neox"),
-    "hf-llama": lambda: tiny_hf_model("llama"),
-    "hf-qwen2": lambda: tiny_hf_model("qwen2"),
-    "hf-gemma2": lambda: tiny_hf_model("gemma2"),
+    **{f"hf-{name}": (lambda name=name: tiny_hf_model(name)) for name in sorted(FAMILIES)},
 }
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from models.random import gpt2_small_shaped
 from patching import GraphConfig, PatchableModel
-from tests.models import KINDS, gpt2_small_shaped, tiny_model
+from tests.models import KINDS, tiny_model
 from tests.patching.reference import reference_patched_logits, tl_source_outputs
 
 DTYPES = {torch.float32: dict(atol=2e-4, rtol=1e-4), torch.float64: dict(atol=1e-9, rtol=1e-9)}

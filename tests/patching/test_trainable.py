@@ -106,7 +106,7 @@ def test_training_mode_follows_the_optimiser_and_inference_mode_freezes():
 
 
 def test_training_mode_refuses_models_it_cannot_read_live():
-    from patching.adapters.tiny import tiny_hf_model
+    from models.random import tiny_hf_model
 
     with pytest.raises(NotImplementedError, match="HookedModel"):
         PatchableModel(tiny_hf_model("gpt2"), trainable=True)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from models.random import tiny_hf_model
 from patching import verify
-from patching.adapters.tiny import tiny_hf_model
 
 
 @pytest.mark.parametrize("family", sorted(verify.FAMILY_KEYS))

@@ -21,7 +21,6 @@ from tasks.file_task import (
     build_data,
     encode,
     expand_task_files,
-    model_unavailable_reason,
     register_file_task,
 )
 from tasks.pair_metrics import PAIR_METRICS, get_pair_metric, logit_diff, logprob, neg_kl
@@ -257,7 +256,9 @@ def test_expand_task_files_needs_model_and_a_file():
 
 def test_gpt2_text_example():
     """The text example on GPT-2: runs where GPT-2 can be loaded (hub or cache)."""
-    reason = model_unavailable_reason("gpt2")
+    from models import resolve
+
+    reason = resolve("gpt2").unavailable_reason()
     if reason is not None:
         pytest.skip(f"gpt2 unavailable here: {reason}")
     task = get_task(register_file_task(FileTaskSpec(str(GPT2_EXAMPLE), "gpt2")))

@@ -9,9 +9,10 @@ import time
 import pytest
 import torch
 
+from models import hub
 from patching.graph import EdgeGraph, GraphConfig
 from tasks import get_task
-from tasks.ioi import IOITask, hub
+from tasks.ioi import IOITask
 from tasks.ioi.circuit import HEAD_CLASSES
 from tasks.ioi.prompts import (
     BABA_TEMPLATES,
@@ -570,7 +571,7 @@ def test_unavailable_reason_answers_quickly():
     start = time.perf_counter()
     reason = IOITask().unavailable_reason()
     assert time.perf_counter() - start < 5
-    if hub.missing_from_cache("gpt2", hub.GPT2_FILES) and not hub.hub_reachable():
+    if hub.missing_from_cache("gpt2", hub.NEEDS) and not hub.hub_reachable():
         assert isinstance(reason, str) and "cache" in reason and "network" in reason
 
 
@@ -613,7 +614,7 @@ def test_gpt2_tokenizer_loaded_lazily(monkeypatch, word_tokenizer):
 
 
 def _gpt2_tokenizer_cached() -> bool:
-    return not hub.missing_from_cache("gpt2", {"tokenizer": hub.GPT2_FILES["tokenizer"]})
+    return not hub.missing_from_cache("gpt2", hub.TOKENIZER)
 
 
 @pytest.mark.skipif(not _gpt2_tokenizer_cached(), reason="GPT-2 tokenizer not in the HF cache")
@@ -672,7 +673,7 @@ def test_data_fits_the_patched_forward(task, data, word_tokenizer):
 def llama_dir(tmp_path_factory, word_tokenizer):
     """A tiny random Llama saved with ``save_pretrained`` and the word-level tokenizer beside it:
     what ``IOITask(model=PATH)`` reads offline."""
-    from patching.adapters.tiny import tiny_hf_model
+    from models.random import tiny_hf_model
 
     path = tmp_path_factory.mktemp("tiny-llama")
     model = tiny_hf_model("llama", vocab_size=len(word_tokenizer), std=0.05)
@@ -700,9 +701,7 @@ def test_other_model_runs_faithfulness_only(llama_dir):
     assert IOITask().has_ground_truth and IOITask().no_truth_note is None
     problem = build_problem(task, GraphOptions(), n=4, seed=0, ablation="resample")
     # the loaded model is the saved one: all masks 1 reproduce its own logits
-    from patching.adapters import hf
-
-    model = hf.load(llama_dir)
+    model = hub.load(llama_dir)
     with torch.no_grad():
         want = model(problem.data.clean).logits
         got = problem.run(torch.ones(problem.n_edges))

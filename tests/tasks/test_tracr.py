@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from patching.adapters import tracr
+from models import tracr
 from patching.graph import EdgeGraph, GraphConfig
 from patching.patched import PatchableModel
 from tasks import get_task, tracr_base, tracr_programs

@@ -15,7 +15,7 @@ import itertools
 import pytest
 import torch
 
-from patching.adapters.tracr import BOS
+from models.tracr import BOS
 from patching.graph import EdgeGraph, GraphConfig
 from patching.patched import PatchableModel
 from tasks import get_task, tracr_base, tracr_programs

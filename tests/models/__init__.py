@@ -1,10 +1,10 @@
-"""Tiny seeded models shared by the tests."""
+"""Tiny seeded models shared by the tests (``tests/models/`` also tests the :mod:`models`
+package)."""
 
 from __future__ import annotations
 
 import torch
 
-from eval.shapes import gpt2_small_shaped  # noqa: F401  (re-exported for the tests)
 from patching.hooked import HookedConfig, HookedModel
 
 KINDS = {
