@@ -6,9 +6,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 BENCH_ARGS ?= --methods all --tasks all --seeds 3 --executor pool --workers 2
+SIIT_BENCH_ARGS ?= --methods all --tasks 'siit-*' --seeds 3 --executor pool --workers 2
 TEST_ARGS ?=
 
-.PHONY: setup test test-all bench speed lint
+.PHONY: setup test test-all bench bench-siit siit-models speed lint
 
 setup: $(VENV)/.installed
 
@@ -27,6 +28,12 @@ test-all: setup
 
 bench: setup
 	$(PY) -m eval.run $(BENCH_ARGS)
+
+bench-siit: setup
+	$(PY) -m eval.run $(SIIT_BENCH_ARGS)
+
+siit-models: setup
+	$(PY) scripts/train_siit_models.py
 
 speed: setup
 	$(PY) -m eval.speed

@@ -7,6 +7,7 @@ and ``--methods all`` is simply the sorted registry.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -71,14 +72,27 @@ class Registry(Generic[T]):
     def resolve(self, spec: str) -> list[str]:
         """``all`` or a comma list -> validated keys (UnknownKeyError on the first bad one).
         ``all`` leaves out entries whose class sets ``in_all = False`` (too costly to run by
-        default; they run when named)."""
+        default; they run when named). An entry with ``*`` or ``?`` is a pattern
+        (``siit-*``): every registered key it matches, sorted; a pattern matching none is an
+        error."""
         if spec.strip() == "all":
             return [k for k in self.keys() if getattr(self._items[k], "in_all", True)]
-        keys = [k.strip() for k in spec.split(",") if k.strip()]
+        keys = []
+        for k in (k.strip() for k in spec.split(",")):
+            if not k:
+                continue
+            if "*" in k or "?" in k:
+                matched = fnmatch.filter(self.keys(), k)
+                if not matched:
+                    raise UnknownKeyError(
+                        f"no {self.kind} matches {k!r}. Registered: {', '.join(self.keys())}"
+                    )
+                keys += matched
+            else:
+                self.get(k)
+                keys.append(k)
         if not keys:
             raise UnknownKeyError(f"no {self.kind} named in {spec!r}")
-        for k in keys:
-            self.get(k)
         return list(dict.fromkeys(keys))  # a key named twice runs once
 
     def __contains__(self, key: str) -> bool:

@@ -43,13 +43,13 @@ class SiitProgram:
 
 
 def _build_prev_sum():
-    """``(tokens[i] + tokens[i-1]) mod 3``: an attention head routes the previous token (tracr
+    """``(tokens[i] + tokens[i-1]) mod 4``: an attention head routes the previous token (tracr
     ``lib.shift_by(1, tokens)``), an MLP adds (a categorical ``SequenceMap``)."""
     from tracr.rasp import rasp
 
     prev = rasp.Select(rasp.indices, rasp.indices, lambda k, q: q == k + 1).named("prev_sel")
     shifted = rasp.Aggregate(prev, rasp.tokens).named("shifted")
-    return rasp.SequenceMap(lambda x, y: (x + y) % 3, rasp.tokens, shifted).named("prev_sum")
+    return rasp.SequenceMap(lambda x, y: (x + y) % 4, rasp.tokens, shifted).named("prev_sum")
 
 
 def _build_first_match():
@@ -77,6 +77,20 @@ def _build_majority():
     return rasp.Map(lambda f: int(f > 0.5), frac).named("majority")
 
 
+# Input pools of 720-1,024 sequences: with a third held out, an input pattern that only a handful
+# of sequences show (hist's count 5: "aaaaa", ...) costs the held-out checks little when the
+# model fails to extrapolate to it (with 3 tokens and 243 inputs, one such held-out sequence
+# cost hist 1.2% behaviour accuracy).
+def _build_count_a():
+    """How many tokens of the input are ``a`` (tracr ``lib.make_count(tokens, "a")``: a
+    SelectorWidth, i.e. a head that counts through its attention to BOS and an MLP that decodes
+    the count)."""
+    from tracr.rasp import rasp
+
+    is_a = rasp.Select(rasp.tokens, rasp.tokens, lambda k, q: k == "a").named("is_a")
+    return rasp.SelectorWidth(is_a).named("count_a")
+
+
 def _permutations(vocab: tuple, n: int) -> Callable[[], list[tuple]]:
     return lambda: list(itertools.permutations(vocab, n))
 
@@ -86,19 +100,21 @@ PROGRAMS: dict[str, SiitProgram] = {
     p.name: p
     for p in (
         SiitProgram(
-            RaspProgram("reverse", (1, 2, 3), 5, False, "reverse", _P["reverse"].build), 5,
+            RaspProgram("reverse", (1, 2, 3, 4), 5, False, "reverse", _P["reverse"].build), 5,
             description="reverse the sequence (attention routing after a SelectorWidth length "
             "and an MLP chain; 4 layers)",
         ),
         SiitProgram(
-            RaspProgram("hist", ("a", "b", "c"), 5, False, "hist", _P["hist"].build), 5,
+            RaspProgram("hist", ("a", "b", "c", "d"), 5, False, "hist", _P["hist"].build), 5,
             description="how often each token occurs (counting, SelectorWidth)",
         ),
         SiitProgram(
             RaspProgram("sort_unique", (1, 2, 3, 4, 5, 6), 5, False, "sort",
                         _P["sort_unique"].build),
             5, inputs=_permutations((1, 2, 3, 4, 5, 6), 5),
-            description="sort distinct tokens (SelectorWidth, then routing)",
+            description="sort distinct tokens (SelectorWidth, then routing; not shipped: in "
+            "the one model trained, interchange on the counting head stayed at chance, 0.18, "
+            "for 3,750 steps while behaviour was 1.0)",
         ),
         SiitProgram(
             RaspProgram("shuffle_dyck", ("(", ")", "x"), 5, False, "shuffle_dyck",
@@ -108,17 +124,22 @@ PROGRAMS: dict[str, SiitProgram] = {
             "shipped: its 6-layer model trains too slowly on the 2-core reference machine)",
         ),
         SiitProgram(
-            RaspProgram("majority", ("x", "y", "z"), 5, True, "majority", _build_majority), 5,
+            RaspProgram("count_a", ("a", "b", "c", "d"), 5, False, "count_a", _build_count_a),
+            5,
+            description="how many tokens are a (counting, SelectorWidth)",
+        ),
+        SiitProgram(
+            RaspProgram("majority", ("x", "y", "z", "w"), 5, True, "majority", _build_majority), 5,
             description="whether most tokens so far are x (numerical MLP, numerical "
             "attention, thresholding MLP)",
         ),
         SiitProgram(
-            RaspProgram("prev_sum", (0, 1, 2), 5, True, "prev_sum", _build_prev_sum), 5,
+            RaspProgram("prev_sum", (0, 1, 2, 3), 5, True, "prev_sum", _build_prev_sum), 5,
             first_answer=2,
-            description="(token + previous token) mod 3 (routing head, then a categorical MLP)",
+            description="(token + previous token) mod 4 (routing head, then a categorical MLP)",
         ),
         SiitProgram(
-            RaspProgram("first_match", ("a", "b", "c"), 5, True, "first_match",
+            RaspProgram("first_match", ("a", "b", "c", "d"), 5, True, "first_match",
                         _build_first_match),
             5,
             description="whether each token equals the first (broadcast head, comparing MLP)",
@@ -128,7 +149,7 @@ PROGRAMS: dict[str, SiitProgram] = {
 
 
 # the programs whose models ship (scripts/train_siit_models.py trains these by default)
-SHIPPED = ("reverse", "hist", "sort_unique", "majority", "prev_sum", "first_match")
+SHIPPED = ("reverse", "hist", "count_a", "majority", "prev_sum", "first_match")
 
 
 def resolve(spec: str) -> SiitProgram:

@@ -36,3 +36,16 @@ def test_registry_unregister_removes_and_returns_the_entry():
     assert "a" not in reg and reg.keys() == []
     with pytest.raises(UnknownKeyError):
         reg.unregister("a")
+
+
+def test_registry_patterns_expand_to_the_keys_they_match():
+    class Base:
+        pass
+
+    reg = Registry("thing", Base)
+    for key in ("siit-a-s0", "siit-a-s1", "siit-b-s0", "tracr-a"):
+        reg.add(key, Base)
+    assert reg.resolve("siit-*") == ["siit-a-s0", "siit-a-s1", "siit-b-s0"]
+    assert reg.resolve("siit-?-s0,tracr-a,siit-a-s0") == ["siit-a-s0", "siit-b-s0", "tracr-a"]
+    with pytest.raises(UnknownKeyError, match="no thing matches 'ioi-\\*'"):
+        reg.resolve("ioi-*")
