@@ -55,6 +55,26 @@ def dead_head_problem():
     return make_problem(model=model)
 
 
+LIVE_HEADS = {(0, 0), (1, 1)}  # the heads that write in planted_problem (others: W_O = 0)
+
+
+def planted_problem() -> tuple[Problem, np.ndarray]:
+    """A 2-layer, 2-head attention-only model with heads a0.h1 and a1.h0 silenced: the planted
+    circuit is every edge between live nodes (embed, a0.h0, a1.h1, logits); every edge out of or
+    into a silent head has no effect at all. Returns the problem and the circuit's edge mask."""
+    model = tiny_model("attn-only", torch.float32, n_layers=2, n_heads=2, d_model=16)
+    with torch.no_grad():
+        for layer in range(2):
+            for head in range(2):
+                if (layer, head) not in LIVE_HEADS:
+                    model.blocks[layer].attn.W_O[head].zero_()
+    problem = make_problem(model=model)
+    dead = ("a0.h1", "a1.h0")
+    truth = np.array([not any(d in name for d in dead) for name in problem.model.graph.edge_names])
+    assert truth.sum() == 12 and len(truth) == 29
+    return problem, truth
+
+
 def tracr_problem(
     task_key: str, ablation: str, graph: GraphOptions | None = None
 ) -> tuple[Problem, np.ndarray]:

@@ -12,28 +12,13 @@ from methods import get_method
 from methods.descent import HardConcreteGates, LagrangianTarget, descend
 from methods.edge_pruning import EdgePruningConfig, top_k_mask
 from methods.sp import SpConfig
-from tests.methods.problems import make_problem
-from tests.models import tiny_model
-
-LIVE_HEADS = {(0, 0), (1, 1)}  # every other head writes nothing (W_O = 0)
+from tests.methods.problems import planted_problem
 
 
 @pytest.fixture(scope="module")
 def planted():
-    """A 2-layer, 2-head attention-only model with heads a0.h1 and a1.h0 silenced: the planted
-    circuit is every edge between live nodes (embed, a0.h0, a1.h1, logits); every edge out of or
-    into a silent head has no effect at all."""
-    model = tiny_model("attn-only", torch.float32, n_layers=2, n_heads=2, d_model=16)
-    with torch.no_grad():
-        for layer in range(2):
-            for head in range(2):
-                if (layer, head) not in LIVE_HEADS:
-                    model.blocks[layer].attn.W_O[head].zero_()
-    problem = make_problem(model=model)
-    dead = ("a0.h1", "a1.h0")
-    truth = np.array([not any(d in name for d in dead) for name in problem.model.graph.edge_names])
-    assert truth.sum() == 12 and len(truth) == 29
-    return problem, truth
+    """The planted circuit of :func:`tests.methods.problems.planted_problem`."""
+    return planted_problem()
 
 
 @pytest.mark.parametrize(

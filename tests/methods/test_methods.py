@@ -26,8 +26,9 @@ FAST = {  # small configs so the registry-wide tests stay quick
     "acdc": dict(n_thresholds=2),
     "ipd-neg": dict(positive=IpdConfig(steps=20)),
     "ipd-hier": dict(coarse_steps=20, fine_steps=10),
+    "ugs": dict(steps=20),
 }
-MASK_LEARNING = ["ipd", "ipd-pos", "ipd-attn-only", "ipd-sweep", "ipd-neg", "ipd-hier"]
+MASK_LEARNING = ["ipd", "ipd-pos", "ipd-attn-only", "ipd-sweep", "ipd-neg", "ipd-hier", "ugs"]
 
 
 @pytest.mark.parametrize("key", METHODS.keys())
