@@ -12,11 +12,14 @@ model's argmax equals the compiled program's output.
 2. interchange: for every circuit node, accuracy against the program under the same
    interchange (the node's output taken from the source) >= ``LEVEL``;
 3. per ablation (resample, mean over the sources, zero):
+   - joint sufficiency of the candidates: every non-candidate edge cut *together* keeps
+     accuracy >= ``LEVEL``; otherwise the ablation is not offered;
    - necessity: each candidate edge cut alone changes the model's output (argmax at some answer
-     position) on at least ``NEED_SHARE`` of the pairs; edges below are dropped from that
-     ablation's truth and reported;
-   - joint sufficiency: every edge outside the needed set cut *together* keeps accuracy
-     >= ``LEVEL``. The ablation is offered (its truth shipped) only when this holds.
+     position) on at least ``NEED_SHARE`` of the pairs. The edges below that are dropped from
+     the ablation's truth one at a time, weakest first, each only if joint sufficiency still
+     holds with it and every edge dropped before cut together; an edge that is not needed alone
+     but is needed together with the dropped ones stays (``kept_jointly_needed``). The truth is
+     the candidates minus the dropped set, verified jointly.
 The model passes when 1 and 2 hold and resample ablation is offered.
 """
 
@@ -139,15 +142,31 @@ def check(folder: Path) -> dict:
     for kind in ABLATIONS:
         ab = low.ablated_sources(_values(low, kind, b, s))
         share = necessity(low, b, ab, candidates, answer)
-        needed = sorted(e for e in candidates if share[e] >= NEED_SHARE)
-        joint_cand = _acc(low(b, low.graph.edge_mask(candidates), ab).argmax(-1), y, answer)
-        joint = _acc(low(b, low.graph.edge_mask(needed), ab).argmax(-1), y, answer)
+
+        def joint_acc(kept: list[str]) -> float:
+            return _acc(low(b, low.graph.edge_mask(kept), ab).argmax(-1), y, answer)
+
+        joint_cand = joint_acc(candidates)
+        dropped, kept_jointly = [], []
+        if joint_cand >= LEVEL:
+            # drop the edges that are not needed alone, weakest first, each only while every
+            # dropped edge cut together with the non-candidates keeps accuracy >= LEVEL
+            weak = sorted((e for e in candidates if share[e] < NEED_SHARE), key=share.get)
+            for e in weak:
+                trial = [c for c in candidates if c not in (*dropped, e)]
+                if joint_acc(trial) >= LEVEL:
+                    dropped.append(e)
+                else:
+                    kept_jointly.append(e)
+        truth = sorted(set(candidates) - set(dropped))
+        joint = joint_acc(truth)
         per_ablation[kind] = {
-            "offered": joint >= LEVEL and bool(needed),
+            "offered": joint >= LEVEL and bool(truth),
             "joint_sufficiency_candidates": round(joint_cand, 5),
             "joint_sufficiency_truth": round(joint, 5),
-            "truth": needed,
-            "dropped": sorted(set(candidates) - set(needed)),
+            "truth": truth,
+            "dropped": sorted(dropped),
+            "kept_jointly_needed": sorted(kept_jointly),
             "necessity": share,
         }
     iit = {k: v for k, v in acc.items() if k.startswith("iit/")}

@@ -91,6 +91,17 @@ def _build_count_a():
     return rasp.SelectorWidth(is_a).named("count_a")
 
 
+def _build_count_first():
+    """How many tokens equal the first one: a head broadcasts the first token (routing), then a
+    SelectorWidth counts the matches (a head and an MLP in the next layer)."""
+    from tracr.rasp import rasp
+
+    first = rasp.Select(rasp.indices, rasp.indices, lambda k, q: k == 0).named("first_sel")
+    first_tok = rasp.Aggregate(first, rasp.tokens).named("first_tok")
+    same = rasp.Select(rasp.tokens, first_tok, rasp.Comparison.EQ).named("same_as_first")
+    return rasp.SelectorWidth(same).named("count_first")
+
+
 def _permutations(vocab: tuple, n: int) -> Callable[[], list[tuple]]:
     return lambda: list(itertools.permutations(vocab, n))
 
@@ -127,6 +138,13 @@ PROGRAMS: dict[str, SiitProgram] = {
             RaspProgram("count_a", ("a", "b", "c", "d"), 5, False, "count_a", _build_count_a),
             5,
             description="how many tokens are a (counting, SelectorWidth)",
+        ),
+        SiitProgram(
+            RaspProgram("count_first", ("a", "b", "c", "d"), 5, False, "count_first",
+                        _build_count_first),
+            5,
+            description="how many tokens equal the first (routing head, then a SelectorWidth "
+            "over two layers)",
         ),
         SiitProgram(
             RaspProgram("majority", ("x", "y", "z", "w"), 5, True, "majority", _build_majority), 5,

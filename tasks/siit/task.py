@@ -22,12 +22,13 @@ from torch import Tensor
 
 from patching.graph import EdgeGraph, GraphConfig
 from patching.names import project_edges
-from tasks.base import TASKS, TaskData
+from tasks.base import HELDOUT_SEED, TASKS, TaskData
 from tasks.problem import UnsupportedGraphError
 from tasks.siit import model as mdl
 from tasks.tracr_base import TracrTask, correct_log_prob
 
 MODELS_DIR = Path(__file__).parent / "models"
+HELDOUT_N = 128  # held-out examples a benchmark run scores on
 
 
 class SiitTask(TracrTask):
@@ -102,6 +103,17 @@ class SiitTask(TracrTask):
         mask = data.answer_mask.clone()
         mask[:, : self.info["first_answer"]] = False
         return TaskData(data.clean, data.corrupted, mask, data.answers, extra=data.extra)
+
+    def n_heldout(self) -> int:
+        return min(HELDOUT_N, len(self._split()[1]))
+
+    def make_heldout(self) -> TaskData:
+        """A fixed sample of ``HELDOUT_N`` inputs of the held-out split (the checks use all of
+        it), each with its partner from that split: scoring many circuit sizes per run on all
+        341 held-out inputs of a 1,024-input pool would dominate a benchmark's time."""
+        held = self._split()[1]
+        pick = torch.randperm(len(held), generator=torch.Generator().manual_seed(HELDOUT_SEED))
+        return self._pool_data(held[pick[: self.n_heldout()].sort().values], HELDOUT_SEED)
 
     def metric(
         self, logits: Float[Tensor, "*k n pos vocab"], data: TaskData
