@@ -305,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=TrainConfig.steps)
     p.add_argument("--no-strict", action="store_true", help="IIT only (a planted failure)")
+    p.add_argument("--lr", type=float, default=TrainConfig.lr, help="peak learning rate")
     p.add_argument("--d-model", type=int, default=mdl.LowLevelShape.d_model)
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (results are deterministic for a fixed count)")
@@ -318,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.exists() and any(args.out.iterdir()):
         print(f"error: {args.out} is not empty; choose a new folder", file=sys.stderr)
         return 2
-    cfg = TrainConfig(steps=args.steps, strict=not args.no_strict)
+    cfg = TrainConfig(steps=args.steps, strict=not args.no_strict, lr=args.lr)
     shape = mdl.LowLevelShape(d_model=args.d_model)
     command = "python -m tasks.siit.train " + shlex.join(sys.argv[1:] if argv is None else argv)
     train(prog, args.out, args.seed, cfg, shape, command)
