@@ -148,3 +148,15 @@ def test_shipped_truth_is_jointly_sufficient_through_the_evaluators_path(folder)
                                    ablation)
         assert merged == {e.replace(".q", "").replace(".k", "").replace(".v", "")
                           for e in truth}
+
+
+def test_shipped_models_resolve_by_name():
+    from models import resolve
+
+    folder = SHIPPED[0]
+    source = resolve(f"siit/{folder.parent.name}/{folder.name}")
+    assert source.unavailable_reason() is None
+    model = source.load()
+    ref = mdl.load_low(folder)
+    tokens = torch.zeros(2, model.cfg.n_ctx, dtype=torch.long)
+    assert torch.equal(model(tokens), ref(tokens))
