@@ -1,8 +1,11 @@
 """``circuitbench``: one command for every tool, usable from any folder.
 
     circuitbench run --methods all --tasks all        # python -m eval.run ...
-    circuitbench compare RUN_DIR --metric cpr         # python -m eval.compare ...
+    circuitbench compare RUN_DIR --metric cpr         # python -m eval.scoring.compare ...
     circuitbench circuit | mib | baseline | plots | verify | speed ...
+
+These subcommand names are the stable ones; the modules behind them may move (``compare``,
+``circuit`` and ``mib`` moved into ``eval.scoring`` and ``eval.formats``).
 
 The console script does not put the current folder on ``sys.path`` (``python -m`` does), so a
 user's own ``tasks.py`` or ``core.py`` can't hide this project's packages; the check in
@@ -16,20 +19,25 @@ import sys
 
 COMMANDS = {  # subcommand -> module whose main(argv) it runs
     "run": "eval.run",
-    "compare": "eval.compare",
-    "circuit": "eval.circuit",
-    "mib": "eval.mib",
+    "compare": "eval.scoring.compare",
+    "circuit": "eval.formats.circuit",
+    "mib": "eval.formats.mib",
     "baseline": "eval.baseline",
     "plots": "eval.plots",
     "verify": "patching.verify",
-    "speed": "eval.speed",
+    "speed": "eval.speed.__main__",  # python -m eval.speed
 }
+
+
+def module_command(module: str) -> str:
+    """``python -m`` of a command's module (a package's ``__main__`` runs as the package)."""
+    return f"python -m {module.removesuffix('.__main__')}"
 
 
 def usage() -> str:
     names = "|".join(COMMANDS)
     lines = [f"usage: circuitbench {{{names}}} [ARGS ...]", ""]
-    lines += [f"  {k:9s} python -m {v}" for k, v in COMMANDS.items()]
+    lines += [f"  {k:9s} {module_command(v)}" for k, v in COMMANDS.items()]
     lines += ["", "circuitbench COMMAND --help: that command's options"]
     return "\n".join(lines)
 

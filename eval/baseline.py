@@ -2,11 +2,11 @@
 
 A baseline is a JSON file with a schema version and one entry per (method, task, ablation): the
 mean AUC, CPR and wall seconds over a run's seeds, and the entry's tolerances: the half-width of
-the 95% t-interval over its seeds (eval.stats), at least a floor. The check compares intervals,
-not values: it fails an entry whose AUC or CPR mean fell below the baseline's by more than the
-baseline's tolerance plus the half-width of this run's own interval (the two intervals are apart
-and the drop exceeds the floor), so a replica whose floats differ passes, or whose wall time grew
-more than ``time_factor`` times (and by more than ``time_floor_s`` seconds, so that millisecond
+the 95% t-interval over its seeds (eval.scoring.stats), at least a floor. The check compares
+intervals, not values: it fails an entry whose AUC or CPR mean fell below the baseline's by more
+than the baseline's tolerance plus the half-width of this run's own interval (the two intervals are
+apart and the drop exceeds the floor), so a replica whose floats differ passes, or whose wall time
+grew more than ``time_factor`` times (and by more than ``time_floor_s`` seconds, so that millisecond
 noise on tiny tasks never counts; time is only compared on the same device).
 
     python -m eval.baseline RUN_DIR [--out results/baseline.json]
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from eval import stats
 from eval.records import RUN_INFO, Record, atomic_write_text, read_records, to_json
+from eval.scoring import stats
 
 SCHEMA = "circuitbench-baseline/1"
 DEFAULT_PATH = Path("results/baseline.json")

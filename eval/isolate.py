@@ -33,7 +33,14 @@ from eval.records import (
 )
 from eval.worker import Job, job_result
 
-PRELOAD = ["eval.worker", "eval.evaluate", "patching", "transformer_lens", "tasks", "methods"]
+PRELOAD = [
+    "eval.worker",
+    "eval.scoring.evaluate",
+    "patching",
+    "transformer_lens",
+    "tasks",
+    "methods",
+]
 LOGS = "logs"
 
 
@@ -163,9 +170,9 @@ def run_isolated(
     job: Job, out: Path, timeout: float | None = None, retries: int = 0
 ) -> tuple[Record, Curves]:
     """Run ``job`` in its own process, its output in ``out/logs/``, its scores and trace in
-    ``out`` (eval.found). A crash becomes an ``error`` record naming the log, a worker killed by
-    a signal (e.g. the OOM killer) is run again up to ``retries`` times, and one running past
-    ``timeout`` seconds is killed and recorded with status ``timeout: ...``."""
+    ``out`` (eval.formats.found). A crash becomes an ``error`` record naming the log, a worker
+    killed by a signal (e.g. the OOM killer) is run again up to ``retries`` times, and one running
+    past ``timeout`` seconds is killed and recorded with status ``timeout: ...``."""
     (out / LOGS).mkdir(parents=True, exist_ok=True)
     log = out / LOGS / f"{run_name(job.method, job.task, job.seed)}.log"
     preload = PRELOAD + list(job.plugins)

@@ -3,8 +3,8 @@
     python -m eval.plots RUN_DIR    # writes RUN_DIR/plots/*.png
 
 ROC and faithfulness curves per task, one panel per method family (a line per method: the mean
-over seeds with its 95% Student-t band, eval.stats; the run's leader on the measure dashed in
-black in every panel for reference; legends below the panels, off the data), an AUC heatmap
+over seeds with its 95% Student-t band, eval.scoring.stats; the run's leader on the measure dashed
+in black in every panel for reference; legends below the panels, off the data), an AUC heatmap
 (method x task), and runtime and peak memory per method (bars: mean, 95% bootstrap interval).
 """
 
@@ -24,8 +24,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from eval import stats  # noqa: E402
 from eval.records import CURVES, Curves, read_curves, read_records  # noqa: E402
+from eval.scoring import stats  # noqa: E402
 
 FPR_GRID = np.linspace(0, 1, 101)
 

@@ -2,9 +2,9 @@
 
 A run folder holds ``records.csv`` (one row per record), ``curves.json`` (ROC and faithfulness
 curve per row) and ``run.json`` (command and machine); what each run found (scores, trace) is
-written by :mod:`eval.found`. Every file is written to a temporary file beside it and renamed
-into place, so a reader never sees a half-written file. Files of older runs still read: a column
-they lack gets its default, and renamed columns (``base_mb`` -> ``start_mb``) are mapped.
+written by :mod:`eval.formats.found`. Every file is written to a temporary file beside it and
+renamed into place, so a reader never sees a half-written file. Files of older runs still read: a
+column they lack gets its default, and renamed columns (``base_mb`` -> ``start_mb``) are mapped.
 """
 
 from __future__ import annotations
@@ -33,20 +33,21 @@ class Record:
 
     status: ``ok``, ``skipped: <reason>`` (the task can't run here), ``error: <message>`` or
     ``timeout: <detail>`` (stopped by ``--timeout``).
-    auc / ap / precision_at_k: edge recovery against the ground truth (eval.metrics).
+    auc / ap / precision_at_k: edge recovery against the ground truth (eval.scoring.metrics).
     cpr / cmd: areas of the faithfulness curve over the circuit fraction, as MIB computes them;
-    cpr_log / cmd_log: the same over log10(fraction), normalised (eval.metrics.curve_area).
-    overshoot / auc_pareto / auroc_mib / n_heldout: see eval.evaluate and the README's
+    cpr_log / cmd_log: the same over log10(fraction), normalised (eval.scoring.metrics.curve_area).
+    overshoot / auc_pareto / auroc_mib / n_heldout: see eval.scoring.evaluate and the README's
     "Conventions" (faithfulness is measured on n_heldout held-out examples; n counts train).
     seconds: wall time of the method call; eval_seconds: of the faithfulness evaluation.
     steps / stopped_early / final_loss: the method's trace summary (optimisation steps, whether
     it stopped on a plateau, final faithfulness loss with the fully ablated model at ~1); empty
-    (None / NaN) for a method without them. The whole trace is in ``traces/`` (eval.found).
+    (None / NaN) for a method without them. The whole trace is in ``traces/`` (eval.formats.found).
     completeness_gap: an integrated-gradients method's |sum of scores - target| / |target|
     (methods.integrated; NaN for other methods).
-    converged: final_loss at most eval.converged.CONVERGED_LOSS (None without a final_loss).
-    peak_mb / start_mb: memory peak during the method and memory when it started (eval.cost);
-    memory says what they measure (``cuda-allocator``, ``cpu-rss-process``, ``cpu-rss-shared``).
+    converged: final_loss at most eval.scoring.converged.CONVERGED_LOSS (None without a final_loss).
+    peak_mb / start_mb: memory peak during the method and memory when it started
+    (eval.scoring.cost); memory says what they measure (``cuda-allocator``, ``cpu-rss-process``,
+    ``cpu-rss-shared``).
     note: why a measure is missing though the run is ``ok`` (e.g. a task without ground truth:
     edge recovery not scored); listed in the summary's Notes section.
     """

@@ -7,7 +7,7 @@
 Each (method, task, seed) runs in its own process (eval.isolate), so its CPU peak memory is its
 own. Results go to ``DIR`` (default ``results/runs/<timestamp>/``): records.csv,
 curves.json, run.json, summary.md, plots/, logs/ (each worker's output), and scores/ and
-traces/ (what each run found, eval.found); the README's "Output" section lists the columns.
+traces/ (what each run found, eval.formats.found); the README's "Output" section lists the columns.
 
 Jobs are run by an executor (eval.executors: ``--executor local|inline|ray``); ``--resume DIR``
 reruns only the jobs of DIR without a finished record (eval.resume); one writer per folder
@@ -540,7 +540,7 @@ def _plots(out: Path) -> int:
 
 
 def _circuit_plots(out: Path) -> int:
-    from eval.circuit import draw_run  # each method's circuit per task, at the default size
+    from eval.formats.circuit import draw_run  # each method's circuit per task, at the default size
 
     try:
         draw_run(out)

@@ -1,5 +1,5 @@
 """``summary.md`` of a run: method x task tables of the mean over seeds with its 95% interval,
-the significant wins of each method (eval.compare), the command and the machine."""
+the significant wins of each method (eval.scoring.compare), the command and the machine."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import torch
 
-from eval import compare, stats
-from eval.converged import NOTE as CONVERGED_NOTE
-from eval.converged import cell_mark
 from eval.records import Record, atomic_write_text
+from eval.scoring import compare, stats
+from eval.scoring.converged import NOTE as CONVERGED_NOTE
+from eval.scoring.converged import cell_mark
 
 MEASURES = (
     ("AUC (rank, all edges)", "auc", "{:.3f}"),
@@ -40,8 +40,9 @@ def machine_info(device: str) -> dict:
 
 
 def mean_interval(values: list[float], fmt: str) -> str:
-    """``mean [low, high]``: the 95% Student-t interval over seeds (:func:`eval.stats.t_interval`);
-    ``mean`` alone for one seed (no interval), ``—`` for none."""
+    """``mean [low, high]``: the 95% Student-t interval over seeds
+    (:func:`eval.scoring.stats.t_interval`); ``mean`` alone for one seed (no interval), ``—`` for
+    none."""
     mean, low, high = stats.t_interval(values)
     if mean != mean:  # NaN: no finite value
         return "—"
@@ -88,11 +89,11 @@ WIN_METRICS = (("AUC", "auc"), ("CPR", "cpr"), ("CMD", "cmd"))
 
 
 def wins_lines(records: list[Record], alpha: float = 0.05) -> list[str]:
-    """Per measure, each method's significant wins (eval.compare: paired Wilcoxon over shared
-    (task, ablation, seed) cells, Holm over all pairs); nothing claimed without the test."""
+    """Per measure, each method's significant wins (eval.scoring.compare: paired Wilcoxon over
+    shared (task, ablation, seed) cells, Holm over all pairs); nothing claimed without the test."""
     lines = [
         f"Paired Wilcoxon signed-rank over shared (task, ablation, seed) cells, Holm-adjusted over "
-        f"all pairs of methods, alpha {alpha} (`python -m eval.compare RUN_DIR --metric M` "
+        f"all pairs of methods, alpha {alpha} (`circuitbench compare RUN_DIR --metric M` "
         "prints every pair)."
     ]
     for label, metric in WIN_METRICS:

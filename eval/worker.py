@@ -20,13 +20,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from eval.circuits import save_run_circuits
-from eval.converged import converged
-from eval.cost import MemoryProbe, timed
-from eval.evaluate import Evaluation, evaluate
-from eval.found import trace_dict, trace_summary, write_found
-from eval.mib import export_run
+from eval.formats.circuits import save_run_circuits
+from eval.formats.found import trace_dict, trace_summary, write_found
+from eval.formats.mib import export_run
 from eval.records import Curves, Record
+from eval.scoring.converged import converged
+from eval.scoring.cost import MemoryProbe, timed
+from eval.scoring.evaluate import Evaluation, evaluate
 from tasks.problem import UnsupportedGraphError, build_problem
 from tasks.splits import build_heldout
 
@@ -67,7 +67,7 @@ class Outcome:
     edges: list[str] = field(default_factory=list)
     scores: Tensor | None = None
     trace: dict[str, Any] = field(default_factory=dict)
-    truth: Any = None  # boolean ground-truth mask over ``edges`` (eval.circuits writes it)
+    truth: Any = None  # boolean ground-truth mask over ``edges`` (eval.formats.circuits writes it)
     graph: Any = None  # the run's EdgeGraph and the model's width (for the MIB export)
     d_model: int | None = None
 
@@ -166,14 +166,15 @@ def _run(job: Job, out: Outcome, isolated: bool) -> None:
 
 
 def run_and_save(job: Job, out: str | Path, isolated: bool) -> tuple[Record, Curves]:
-    """Run ``job`` and write its scores and trace into the run folder ``out`` (eval.found)."""
+    """Run ``job`` and write its scores and trace into the run folder ``out``
+    (eval.formats.found)."""
     outcome = run_job(job, isolated)
     save_found(job, out, outcome)
     return outcome.record, outcome.curves
 
 
 def save_found(job: Job, out: str | Path, outcome: Outcome) -> None:
-    """Write what ``outcome``'s method found into the run folder ``out`` (eval.found)."""
+    """Write what ``outcome``'s method found into the run folder ``out`` (eval.formats.found)."""
     if outcome.scores is not None:
         try:
             write_found(
@@ -183,7 +184,7 @@ def save_found(job: Job, out: str | Path, outcome: Outcome) -> None:
             traceback.print_exc()
             outcome.record.status = f"error: scores or trace not saved: {one_line(exc)}"
         try:
-            export_run(  # eval.mib: the scores as an MIB circuit file, its circuit marked
+            export_run(  # eval.formats.mib: the scores as an MIB circuit file, its circuit marked
                 out,
                 job.method,
                 job.task,

@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.metrics import roc_auc  # noqa: E402
+from eval.scoring.metrics import roc_auc  # noqa: E402
 from methods import get_method  # noqa: E402
 from methods.ipd import IpdConfig, run_ipd  # noqa: E402
 from methods.ipd_hier import IpdHierConfig, NodeMap  # noqa: E402

@@ -6,8 +6,9 @@ OLD_RUN: a run of the code before the change (ceil sizes, no pruning, ties by in
 NEW_RUN: the same methods and tasks now. Prints two markdown tables: A -> B -> C per cell (A the
 old record, B the old run's scores under the new protocol in-sample on the old run's data, C the
 new record), and the old scores' CPR in-sample as each new rule is added. Both folders must hold
-``scores/`` (eval.found). Tracr tasks' old data is ``TracrTask.all_data(seed)`` (the whole pool in
-the order the old ``make_data(pool, seed)`` drew it); other tasks' is ``make_data(n, seed)``.
+``scores/`` (eval.formats.found). Tracr tasks' old data is ``TracrTask.all_data(seed)`` (the whole
+pool in the order the old ``make_data(pool, seed)`` drew it); other tasks' is ``make_data(n,
+seed)``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import sys
 import numpy as np
 import torch
 
-from eval import metrics as M
-from eval.evaluate import evaluate, metric_of_masks
 from eval.records import read_records
+from eval.scoring import metrics as M
+from eval.scoring.evaluate import evaluate, metric_of_masks
 from methods.base import get_method
 from patching import PatchableModel
 from patching.prune import prune_dangling

@@ -1,10 +1,10 @@
 """Measure how float residue moves edge recovery: a method's AUC on tracr tasks computed in
-float32 and float64, under 1 and 2 threads, at several tie tolerances (eval.metrics.Ties).
+float32 and float64, under 1 and 2 threads, at several tie tolerances (eval.scoring.metrics.Ties).
 
     python scripts/tie_tolerance.py [--methods eap,eap-ig] [--tasks tracr-reverse,...]
 
 Prints one line per (task, ablation, method, dtype, threads): the AUC with no tolerance, then at
-2**-e for each exponent, and the same on MIB's published IOI scores. eval/metrics.py and
+2**-e for each exponent, and the same on MIB's published IOI scores. eval/scoring/metrics.py and
 tasks/tracr_base.py say which tolerance these measurements chose and why.
 """
 
@@ -14,8 +14,8 @@ import argparse
 
 import torch
 
-from eval import metrics
-from eval.evaluate import ties_of
+from eval.scoring import metrics
+from eval.scoring.evaluate import ties_of
 from methods import get_method
 from patching import PatchableModel
 from tasks import get_task
@@ -41,7 +41,7 @@ def aucs(task_key: str, ablation: str, key: str, dtype, threads: int) -> list[fl
 
 def mib_ioi_aucs(path: str) -> list[float]:
     """The same sweep on MIB's published EAP-IG scores for IOI on GPT-2 small (no model)."""
-    from eval.mib import _truth, read_mib
+    from eval.formats.mib import _truth, read_mib
 
     f = read_mib(path)
     task = get_task("ioi")

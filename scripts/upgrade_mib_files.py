@@ -1,6 +1,6 @@
 """Rewrite a run folder's ``mib/<run>.json`` files in EAP-IG's current format, from what the run
 kept (``scores/``, ``traces/``, ``circuits/``, ``records.csv``): nodes as ``{"in_graph": bool}``,
-the run's circuit marked (eval.mib.export_run). For runs written before that format.
+the run's circuit marked (eval.formats.mib.export_run). For runs written before that format.
 
     python scripts/upgrade_mib_files.py RUN_DIR
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eval.mib import MIB, export_run, graph_of_cfg
+from eval.formats.mib import MIB, export_run, graph_of_cfg
 from eval.records import read_records, run_name
 
 

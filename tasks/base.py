@@ -131,8 +131,8 @@ class Task(ABC):
     # empty and records ``no_truth_note`` (why) instead of calling ``ground_truth``
     has_ground_truth: ClassVar[bool] = True
     # The tie tolerance of scores found on this task's model, relative to max(|score|, metric
-    # gap) (eval.metrics.Ties); None: the compute dtype's default. A model whose float32 scores
-    # are known to be coarser (compiled tracr: saturated softmaxes) declares its own, measured.
+    # gap) (eval.scoring.metrics.Ties); None: the compute dtype's default. A model whose float32
+    # scores are known to be coarser (compiled tracr: saturated softmaxes) declares its own.
     tie_rtol: ClassVar[float | None] = None
     no_truth_note: ClassVar[str | None] = None
     heldout_n: ClassVar[int | None] = None  # held-out examples; None: default_n (see n_heldout)

@@ -38,7 +38,8 @@ class Problem:
     ablation: AblatedSources
     metric: Callable[[Tensor, TaskData], Tensor]
     divergence: Callable[[Tensor, Tensor, TaskData], Tensor]
-    tie_rtol: float | None = None  # the task's tie tolerance (Task.tie_rtol; eval.metrics.Ties)
+    # the task's tie tolerance (Task.tie_rtol; eval.scoring.metrics.Ties)
+    tie_rtol: float | None = None
 
     def __post_init__(self) -> None:
         # unembed only the positions the metric reads (every metric reads answer positions)

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.mib import read_mib_edges
+from eval.formats.mib import read_mib_edges
 
 Value = str | tuple[int, ...]
 _IDS = re.compile(r"\s*\d+(\s+\d+)*\s*")
@@ -297,7 +297,7 @@ def read_edge_list(path: Path) -> set[str]:
 
 def read_mib_truth(path: Path) -> set[str]:
     """An MIB circuit file's in-graph edges (``in_graph: true``), read and checked by
-    :func:`eval.mib.read_mib_edges` (MIB's ``input->a3.h0<v>`` names mapped to ours)."""
+    :func:`eval.formats.mib.read_mib_edges` (MIB's ``input->a3.h0<v>`` names mapped to ours)."""
     try:
         edges = set(read_mib_edges(path, in_graph_only=True))  # the circuit, not every edge
     except (ValueError, KeyError, OSError) as exc:

@@ -42,3 +42,17 @@ def test_circuitbench_works_from_that_folder(tmp_path):
     r = _run([sys.executable, "-c", code % str(ROOT), "run", "--list"], tmp_path)
     assert r.returncode == 0, r.stderr
     assert "methods:" in r.stdout and "tasks:" in r.stdout
+
+
+def test_every_command_has_a_main_and_names_a_runnable_module():
+    import importlib
+    import importlib.util
+
+    for name, module in cli.COMMANDS.items():
+        assert callable(importlib.import_module(module).main), name
+        target = module.removesuffix(".__main__")  # what `python -m` is given
+        spec = importlib.util.find_spec(target)
+        assert spec is not None, name
+        if spec.submodule_search_locations is not None:  # a package: python -m runs __main__
+            assert importlib.util.find_spec(f"{target}.__main__") is not None, name
+    assert "python -m eval.speed\n" in cli.usage() + "\n"

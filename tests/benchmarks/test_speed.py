@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from eval.speed import step_fn
+from eval.speed.step import step_fn
 
 pytestmark = pytest.mark.benchmark
 

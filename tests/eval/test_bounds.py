@@ -69,7 +69,7 @@ def test_absurd_run_sizes_exit_2(tmp_path, capsys, argv, message):
 @pytest.mark.parametrize(
     "module, argv, message",
     [
-        ("eval.speed", ["--repeats", "100000000"], "--repeats 100000000 is above the limit"),
+        ("eval.speed.step", ["--repeats", "100000000"], "--repeats 100000000 is above the limit"),
         ("patching.verify", ["--family", "gpt2", "--batch", "0"], "--batch must be at least 1"),
         ("patching.verify", ["--family", "gpt2", "--pos", "-3"], "--pos must be at least 1"),
         ("patching.verify", ["--family", "gpt2", "--batch", "10**9"], "invalid int value"),

@@ -1,5 +1,5 @@
-"""Circuits out of a run: the stored file, ``python -m eval.circuit`` (text, dot, png, svg), sizes
-and errors, on a hand-made run folder whose circuit is known by construction."""
+"""Circuits out of a run: the stored file, ``python -m eval.formats.circuit`` (text, dot, png, svg),
+sizes and errors, on a hand-made run folder whose circuit is known by construction."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from eval import circuit as cli
-from eval.circuits import (
+from eval.formats import circuit as cli
+from eval.formats.circuits import (
     CIRCUITS,
     CircuitError,
     circuits_dict,
@@ -16,8 +16,8 @@ from eval.circuits import (
     read_circuits,
     write_circuits,
 )
-from eval.draw_circuit import to_text
-from eval.found import read_scores, write_found
+from eval.formats.draw_circuit import to_text
+from eval.formats.found import read_scores, write_found
 from eval.records import Record, write_run
 from patching.prune import prune_dangling
 
@@ -193,7 +193,7 @@ def test_drawing_written(run_dir, tmp_path, capsys, fmt):
 
 
 def test_svg_marks_false_positives_and_missed(run_dir, tmp_path):
-    from eval.draw_circuit import FORMATS
+    from eval.formats.draw_circuit import FORMATS
 
     c = load_circuit(run_dir, "_m", "_t", 0, n_edges=6)
     svg = FORMATS["svg"](c, tmp_path / "c.svg").read_text()

@@ -1,5 +1,5 @@
-"""eval.stats and eval.compare: intervals, paired tests, a planted difference found and two
-copies of one method not told apart."""
+"""eval.scoring.stats and eval.scoring.compare: intervals, paired tests, a planted difference found
+and two copies of one method not told apart."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from eval import compare, stats
 from eval.records import Record, records_to_csv
+from eval.scoring import compare, stats
 
 
 def test_t_interval_matches_the_textbook_value():

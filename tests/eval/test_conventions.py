@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from eval import metrics as M
+from eval.scoring import metrics as M
 
 
 # ----- circuit sizes ------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from eval.converged import CONVERGED_LOSS, MARK, cell_mark, converged
 from eval.records import Record, records_from_csv, records_to_csv
+from eval.scoring.converged import CONVERGED_LOSS, MARK, cell_mark, converged
 from eval.summary import summary_markdown
 
 

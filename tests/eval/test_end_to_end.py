@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from eval import metrics, run
+from eval import run
 from eval.baseline import load_baseline
 from eval.records import read_curves, read_records, run_name
+from eval.scoring import metrics
 
 TINY = ["--plugin", "tests.eval.tiny", "--tasks", "_test-tiny"]
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from eval import metrics
-from eval.evaluate import evaluate, masks_per_chunk, metric_of_masks
+from eval.scoring import metrics
+from eval.scoring.evaluate import evaluate, masks_per_chunk, metric_of_masks
 
 
 @pytest.fixture(scope="module")

@@ -327,13 +327,13 @@ def test_unknown_executor_suggests(faulty, tmp_path, capsys):
 
 
 def test_speed_unwritable_out_exits_2_before_measuring(tmp_path, capsys, monkeypatch):
-    from eval import speed
+    from eval.speed import step
 
     def measured(*args, **kwargs):
         raise AssertionError("measured before checking --out")
 
-    monkeypatch.setattr(speed, "run", measured)
+    monkeypatch.setattr(step, "run", measured)
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    assert speed.main(["--out", str(blocker / "speed.json")]) == 2
+    assert step.main(["--out", str(blocker / "speed.json")]) == 2
     assert "--out" in capsys.readouterr().err

@@ -45,7 +45,8 @@ def test_induction_example_with_truth(tmp_path, capsys):
 def test_induction_example_without_truth_is_faithfulness_only(tmp_path):
     out = tmp_path / "run"
     # activation-patching, not eap: eap's gradient of the KL is exactly 0 at the clean input, so
-    # every eap score is float residue, one tie under the evaluator's rule (eval.metrics.Ties)
+    # every eap score is float residue, one tie under the evaluator's rule
+    # (eval.scoring.metrics.Ties)
     argv = ["--tasks", EXAMPLE, "--methods", "activation-patching", "--metric", "kl"]
     argv += ["--out", str(out)]
     assert run.main(BASE + argv) == 0

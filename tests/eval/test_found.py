@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from eval import run
-from eval.found import SCORES, TRACES, read_scores, read_trace, trace_dict, trace_summary
+from eval.formats.found import SCORES, TRACES, read_scores, read_trace, trace_dict, trace_summary
 from eval.records import RECORDS, read_records, run_name
 from patching import PatchableModel
 

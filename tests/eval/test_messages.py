@@ -1,6 +1,6 @@
 """Issue 20, problems checked before a run and named: a prompt longer than the model's context,
 a damaged model or run file, token ids that aren't, bytes that aren't UTF-8, a BOM header, a
-cut-short records.csv; eval.circuit --out of another format's suffix."""
+cut-short records.csv; eval.formats.circuit --out of another format's suffix."""
 
 from __future__ import annotations
 

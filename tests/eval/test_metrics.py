@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from eval import metrics as M
+from eval.scoring import metrics as M
 
 LABELS = np.array([1, 0, 1, 0], dtype=bool)
 SCORES = np.array([0.9, 0.8, 0.7, 0.1])

@@ -1,7 +1,8 @@
-"""MIB / EAP-IG circuit files (eval.mib): names both ways, GPT-2 small's 32,491 edges, the schema
-of files the real tools wrote (../shared/fixtures/mib, written outside this project), pruning as
-EAP-IG prunes, offline recovery of MIB's published IOI file, circuit-only files, every bad file
-as exit 2 naming the file, the per-run export and its import round trip, MIB's folder layout."""
+"""MIB / EAP-IG circuit files (eval.formats.mib; names: tests/patching/test_mib_names.py): GPT-2
+small's 32,491 edges, the schema of files the real tools wrote (../shared/fixtures/mib, written
+outside this project), pruning as EAP-IG prunes, offline recovery of MIB's published IOI file,
+circuit-only files, every bad file as exit 2 naming the file, the per-run export and its import
+round trip, MIB's folder layout."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval import metrics, mib, run
-from eval.found import read_scores
+from eval import run
+from eval.formats import mib
+from eval.formats.found import read_scores
 from eval.records import read_records, run_name
+from eval.scoring import metrics
 from patching.graph import EdgeGraph
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "mib"
@@ -46,19 +49,6 @@ def schema(d: dict) -> dict:
 
 
 TRACR = EdgeGraph(n_layers=4, n_heads=1, has_mlp=True)  # tracr-reverse's shape, d_model 41
-
-
-def test_names_both_ways():
-    assert mib.to_mib_edge("embed->a3.h0.v") == "input->a3.h0<v>"
-    assert mib.to_mib_edge("a2.h1->m5") == "a2.h1->m5"
-    assert mib.to_mib_edge("m11->logits") == "m11->logits"
-    assert mib.from_mib_edge("input->a3.h0<v>") == "embed->a3.h0.v"
-    assert mib.from_mib_edge("a2.h1->a4.h3<k>") == "a2.h1->a4.h3.k"
-    for bad in ("input", "input->a3.h0<x>", "x9->m1"):
-        with pytest.raises(mib.MibFormatError):
-            mib.from_mib_edge(bad)
-    with pytest.raises(mib.MibFormatError, match="no positions"):
-        mib.to_mib_edge("embed->m0@2")
 
 
 def test_gpt2_small_shape_gives_32491_edges_both_ways(tmp_path):

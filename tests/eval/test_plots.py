@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from eval import plots
-from eval.metrics import FRACTIONS
 from eval.records import Curves, Record, write_run
+from eval.scoring.metrics import FRACTIONS
 
 
 def _stored_run(folder):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from eval import metrics
-from eval.evaluate import evaluate, faithfulness_curves
+from eval.scoring import metrics
+from eval.scoring.evaluate import evaluate, faithfulness_curves
 from patching import PatchableModel
 from patching.graph import GraphOptions
 from patching.prune import prune_dangling

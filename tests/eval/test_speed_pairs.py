@@ -1,10 +1,10 @@
-"""eval.speed_pairs: interleaving, the pair summary and the multiply-add floor by hand."""
+"""eval.speed.pairs: interleaving, the pair summary and the multiply-add floor by hand."""
 
 from __future__ import annotations
 
 import pytest
 
-from eval.speed_pairs import Shape, floor_ratio, interleaved, pair_summary
+from eval.speed.pairs import Shape, floor_ratio, interleaved, pair_summary
 
 
 def test_pairs_alternate_order_after_a_warm_up():

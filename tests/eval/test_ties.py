@@ -1,4 +1,4 @@
-"""Float residue is a tie (eval.metrics.Ties): a ranking measure gives the same value on any
+"""Float residue is a tie (eval.scoring.metrics.Ties): a ranking measure gives the same value on any
 machine, thread count and dtype. eap on tracr-reverse/zero is the case that failed on one kind of
 machine: 65 of its 77 scores are exactly 0 and four more are residue (9e-13 of the largest score
 in float32, 3e-21 in float64), which decided the AUC (0.9955 on one host, 0.9448 on another).
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from eval import metrics
-from eval.evaluate import evaluate
+from eval.scoring import metrics
+from eval.scoring.evaluate import evaluate
 from methods import get_method
 from patching import PatchableModel
 from tasks import get_task

@@ -8,8 +8,8 @@ from dataclasses import fields
 
 import pytest
 
-from eval.evaluate import Evaluation
 from eval.records import Record
+from eval.scoring.evaluate import Evaluation
 from eval.worker import Job, run_and_save, run_job
 from patching.graph import GraphOptions
 from tasks.problem import NoSignalError, Problem, UnsupportedGraphError, build_problem

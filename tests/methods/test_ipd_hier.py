@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from eval.metrics import roc_auc
+from eval.scoring.metrics import roc_auc
 from methods import get_method
 from methods.ipd import IpdConfig
 from methods.ipd_hier import IpdHierConfig, NodeMap

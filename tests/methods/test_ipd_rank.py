@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from eval.evaluate import evaluate
+from eval.scoring.evaluate import evaluate
 from methods import get_method
 from methods.ipd import IpdConfig, learned_masks
 from methods.ipd_rank import ExitTracker, exit_scores

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from eval import metrics
+from eval.scoring import metrics
 from methods import get_method
 from methods.descent import HardConcreteGates, LagrangianTarget, descend
 from methods.edge_pruning import EdgePruningConfig, top_k_mask

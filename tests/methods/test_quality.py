@@ -10,7 +10,7 @@ Re-measured 2026-12-02. Two values differ from what the earlier one-sided versio
 (from ``eval.run``): eap on tracr-reverse/zero measures 0.9955 here (0.945 was recorded),
 ipd-pos 0.9834 (0.980 was recorded); the one-sided bound hid both.
 
-Re-measured 2026-12-07 with float residue as a tie (eval.metrics.Ties, the evaluator's rule:
+Re-measured 2026-12-07 with float residue as a tie (eval.scoring.metrics.Ties, the evaluator's rule:
 2**-14 of max(|score|, the metric's clean-ablated gap)). eap and eap-ig on tracr-reverse/zero
 were decided by residue (9e-13 of the largest score on two true edges in float32; the host's
 kernels put it there or not: 0.9955 on one machine, 0.9448 on another): now 0.600 and 0.897 on
@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import pytest
 
-from eval.evaluate import ties_of
-from eval.metrics import roc_auc
+from eval.scoring.evaluate import ties_of
+from eval.scoring.metrics import roc_auc
 from methods import get_method
 
 TOL = 0.01

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from eval import metrics
+from eval.scoring import metrics
 from methods import get_method
 from methods.ugs import UgsConfig, UniformGates
 from patching.prune import NodeIndex, prune_dangling

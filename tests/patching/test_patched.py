@@ -180,7 +180,7 @@ def test_gpt2_small_shaped_exactness():
 
 @pytest.mark.parametrize("kind_", ["gpt2", "attn-only"])
 def test_layerwise_scheme_agrees_with_one_pass(kind_):
-    from eval.layerwise import layerwise_logits
+    from eval.speed.layerwise import layerwise_logits
 
     model = tiny_model(kind_, torch.float64)
     clean, corrupt = _tokens(0), _tokens(1)

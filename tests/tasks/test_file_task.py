@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from core.registry import Registry
-from eval.mib import write_mib
+from eval.formats.mib import write_mib
 from patching.graph import EdgeGraph
 from tasks.base import Task, TaskData, get_task
 from tasks.file_task import (

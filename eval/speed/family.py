@@ -1,6 +1,6 @@
 """Speed and memory of one IPD step on a random ``transformers`` model of a family's shape.
 
-``python -m eval.speed --family llama`` (or ``python -m eval.speed_family --family llama``)
+``python -m eval.speed --family llama`` (or ``python -m eval.speed.family --family llama``)
 writes ``results/speed_llama.json`` with the keys of ``results/speed.json``.
 
 Workload: a random Llama-shaped model (``random/llama-3.2-1b``, :mod:`models.random`: 16 layers,
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import torch
 
-from eval.cost import synchronize, timed
-from eval.speed_pairs import Shape, floor_ratio, interleaved, pair_summary, with_parameter_grads
+from eval.scoring.cost import synchronize, timed
+from eval.speed.pairs import Shape, floor_ratio, interleaved, pair_summary, with_parameter_grads
 from models import resolve
 from models.families import family as family_of
 
@@ -106,7 +106,7 @@ def measure(family: str, variant: str, device: str, repeats: int) -> dict:
 def _in_child(family: str, variant: str, device: str, repeats: int, threads: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.json"
-        cmd = [sys.executable, "-m", "eval.speed_family", "--family", family, "--child", variant]
+        cmd = [sys.executable, "-m", "eval.speed.family", "--family", family, "--child", variant]
         cmd += ["--device", device, "--repeats", str(repeats), "--out", str(out)]
         cmd += ["--threads", str(threads)]
         subprocess.run(cmd, check=True)
@@ -114,7 +114,7 @@ def _in_child(family: str, variant: str, device: str, repeats: int, threads: int
 
 
 def pairs(family: str, device: str, n_pairs: int) -> dict:
-    """Plain and IPD steps on one shared model, interleaved (:mod:`eval.speed_pairs`), and the
+    """Plain and IPD steps on one shared model, interleaved (:mod:`eval.speed.pairs`), and the
     multiply-add floor of the IPD step on this shape."""
     model = family_model(family, device=device)
     ipd, n_edges = _step_fn(family, "ipd", device, model)  # wraps the model (parameters frozen)
@@ -143,7 +143,7 @@ def run(family: str, device: str, repeats: int, threads: int = 0, n_pairs: int =
     timing = _in_child(family, "pairs", device, n_pairs, threads)
     return {
         "timing": f"ratio_*: {n_pairs} interleaved (plain, ipd) pairs on one model in one "
-        "process (eval.speed_pairs); *_s and peak memory: each variant in a process of its own",
+        "process (eval.speed.pairs); *_s and peak memory: each variant in a process of its own",
         **timing,
         "workload": f"random {family}-shaped transformers model "
         f"({family_of(family).shapes[SHAPES[family]]}), batch "

@@ -11,9 +11,9 @@ writes and ``Graph.from_json`` reads (MIB's ``run_evaluation.py`` loads circuits
 
 Every key and value type ``from_json`` indexes is present: ``cfg`` with the four keys, each node
 ``{"in_graph": bool}`` (``logits`` always true, as EAP-IG's ``LogitNode``), each edge a finite
-float ``score`` and a bool ``in_graph``. Names: our ``embed`` is MIB's ``input``; our destination
-``a3.h0.q`` is the child ``a3.h0`` with the edge suffix ``<q>``. Only graphs with q/k/v split,
-MLPs and no positions exist in MIB.
+float ``score`` and a bool ``in_graph``. Names (:mod:`patching.mib_names`): our ``embed`` is
+MIB's ``input``; our destination ``a3.h0.q`` is the child ``a3.h0`` with the edge suffix ``<q>``.
+Only graphs with q/k/v split, MLPs and no positions exist in MIB.
 
 Sign convention (MIB's): a higher score means a more important edge, positive when the edge
 supports the task behaviour. EAP-IG's ``attribute`` multiplies the gradient of the metric it is
@@ -29,12 +29,13 @@ a DAG): a run's file (``mib/<run>.json``) marks the method's own circuit when it
 one (``circuit``), else its top edges at the MIB size (:data:`MIB_FRACTIONS`) whose edge count
 is nearest the ground truth's, else (no ground truth) at :data:`DEFAULT_FRACTION`.
 
-- ``python -m eval.mib export RUN_DIR --out DIR [--method M] [--seed S] [--as scores|circuits]``:
-  MIB's submission layout, ``DIR/<method>/<task>_<model>/`` holding ``importances.json`` (scores)
-  or 9 circuit files at MIB's sizes (hannamw/MIB-circuit-track README, "Submitting to the MIB
-  Leaderboard"; folder names as its ``run_evaluation.py``: ``task.replace('_', '-')``).
-- ``python -m eval.mib import FILE --task T``: evaluate a file on one of our tasks. A file whose
-  scores are all equal and which marks edges ``in_graph`` (what EAP-IG writes for a circuit
+- ``python -m eval.formats.mib export RUN_DIR --out DIR [--method M] [--seed S]``
+  ``[--as scores|circuits]`` (or ``circuitbench mib export ...``): MIB's submission layout,
+  ``DIR/<method>/<task>_<model>/`` holding ``importances.json`` (scores) or 9 circuit files at
+  MIB's sizes (hannamw/MIB-circuit-track README, "Submitting to the MIB Leaderboard"; folder names
+  as its ``run_evaluation.py``: ``task.replace('_', '-')``).
+- ``python -m eval.formats.mib import FILE --task T``: evaluate a file on one of our tasks. A file
+  whose scores are all equal and which marks edges ``in_graph`` (what EAP-IG writes for a circuit
   without scores) is that circuit (1 in, 0 out); any other file is ranked by its scores. When the
   task's model can't be loaded, edge recovery is still scored from the file and the ground truth;
   faithfulness is NaN and ``note`` says why. A bad file exits 2 naming the file and the problem.
@@ -51,15 +52,21 @@ from pathlib import Path
 
 import numpy as np
 
-from eval import metrics
 from eval.records import atomic_write_text, run_name, to_json
+from eval.scoring import metrics
 from patching.graph import EdgeGraph
-from patching.names import EMBED, QKV, parse_edge
+from patching.mib_names import (
+    MIB_LOGITS,
+    MibNameError,
+    from_mib_edge,
+    from_mib_node,
+    mib_nodes,
+    names_mlp,
+    to_mib_edge,
+)
 from patching.prune import prune_dangling
 
 MIB = "mib"  # the run folder's subfolder of MIB circuit files
-MIB_INPUT = "input"
-LOGITS = "logits"
 # MIB's 9 submitted circuit sizes (fractions of all edges; its README lists 0.1% ... 50%)
 MIB_FRACTIONS: tuple[float, ...] = tuple(f for f in metrics.FRACTIONS if f < 1)
 DEFAULT_FRACTION = 0.05  # the marked size of a run on a task without ground truth
@@ -95,50 +102,7 @@ class NoMibCounterpart(MibFormatError):
     """A task or model MIB's circuit track has no folder for."""
 
 
-# ----- names ------------------------------------------------------------------------------
-
-
-def _mib_node(name: str) -> str:
-    return MIB_INPUT if name == EMBED else name
-
-
-def to_mib_edge(name: str) -> str:
-    """Our edge name -> MIB's: ``embed->a3.h0.v`` -> ``input->a3.h0<v>``."""
-    e = parse_edge(name)
-    if e.position is not None:
-        raise MibFormatError(f"MIB graphs have no positions; cannot name {name!r}")
-    dst = e.dst
-    if dst.kind == "head":
-        if dst.role is None:
-            raise MibFormatError(f"MIB graphs split q/k/v inputs; {name!r} has no role")
-        child = f"{_mib_node(dst.name.rsplit('.', 1)[0])}<{dst.role}>"
-    else:
-        child = dst.name
-    return f"{_mib_node(e.src.name)}->{child}"
-
-
-def from_mib_edge(name: str) -> str:
-    """MIB's edge name -> ours: ``input->a3.h0<v>`` -> ``embed->a3.h0.v``."""
-    src, sep, child = name.partition("->")
-    if not sep:
-        raise MibFormatError(f"bad MIB edge name {name!r}; expected 'parent->child[<q|k|v>]'")
-    src = EMBED if src == MIB_INPUT else src
-    if child.endswith(">") and "<" in child:
-        child, role = child[:-1].split("<", 1)
-        if role not in QKV:
-            raise MibFormatError(f"bad MIB edge name {name!r}: role {role!r} not in q, k, v")
-        child = f"{child}.{role}"
-    ours = f"{src}->{child}"
-    try:
-        parse_edge(ours)
-    except ValueError as err:
-        raise MibFormatError(f"bad MIB edge name {name!r}: {err}") from None
-    return ours
-
-
-def mib_nodes(graph: EdgeGraph) -> list[str]:
-    """MIB's node names of ``graph`` in EAP-IG's order: input, per layer heads then MLP, logits."""
-    return [_mib_node(s) for s in graph.sources] + [LOGITS]
+# ----- graphs -----------------------------------------------------------------------------
 
 
 def supports_mib(graph: EdgeGraph) -> bool:
@@ -165,28 +129,20 @@ def graph_of_cfg(cfg: dict, has_mlp: bool = True) -> EdgeGraph:
     return EdgeGraph(cfg["n_layers"], cfg["n_heads"], has_mlp, parallel=cfg["parallel_attn_mlp"])
 
 
-def _names_mlp(names) -> bool:
-    """Whether any of the MIB node or edge names mentions an MLP (``m3``)."""
-    for name in names:
-        for part in str(name).replace("<", "->").split("->"):
-            if len(part) > 1 and part[0] == "m" and part[1:].isdigit():
-                return True
-    return False
-
-
 # ----- which circuit a file marks ---------------------------------------------------------
 
 
 def nearest_fraction(n_edges: int, n_truth: int | None) -> float:
-    """The MIB size whose edge count (:func:`eval.metrics.n_kept`) is nearest ``n_truth`` (the
-    smaller on a tie); :data:`DEFAULT_FRACTION` without a ground truth."""
+    """The MIB size whose edge count (:func:`eval.scoring.metrics.n_kept`) is nearest ``n_truth``
+    (the smaller on a tie); :data:`DEFAULT_FRACTION` without a ground truth."""
     if not n_truth:
         return DEFAULT_FRACTION
     return min(MIB_FRACTIONS, key=lambda f: (abs(metrics.n_kept(f, n_edges) - n_truth), f))
 
 
 def top_mask(graph: EdgeGraph, scores, fraction: float, signed: bool = False) -> np.ndarray:
-    """The evaluator's top ``fraction`` of edges (:func:`eval.metrics.circuit_masks`), pruned."""
+    """The evaluator's top ``fraction`` of edges (:func:`eval.scoring.metrics.circuit_masks`),
+    pruned."""
     mask = metrics.circuit_masks(np.asarray(scores, dtype=np.float64), [fraction], signed)[0]
     return prune_dangling(graph.edge_names, mask)
 
@@ -234,7 +190,7 @@ def mib_dict(
             "score on every edge, so no MIB file is written"
         )
     kept = prune_dangling(graph.edge_names, _as_mask(graph, in_graph))
-    edges, touched = {}, {LOGITS}
+    edges, touched = {}, {MIB_LOGITS}
     for name, s, k in zip(graph.edge_names, scores, kept, strict=True):
         mib = to_mib_edge(name)
         edges[mib] = {"score": float(s) if write_scores else 0.0, "in_graph": bool(k)}
@@ -354,16 +310,12 @@ def _ours(path, names, convert, what: str) -> dict[str, str]:
     for name in names:
         try:
             o = convert(name)
-        except MibFormatError as err:
+        except MibNameError as err:
             raise _fail(path, str(err)) from None
         if o in seen:
             raise _fail(path, f"{what} {seen[o]!r} and {name!r} are the same ({o!r}); keep one")
         seen[o], out[name] = name, o
     return out
-
-
-def _node_ours(name: str) -> str:
-    return EMBED if name == MIB_INPUT else name
 
 
 def read_mib(path) -> MibFile:
@@ -382,9 +334,9 @@ def read_mib(path) -> MibFile:
     for key, v in (("nodes", nodes), ("edges", edges)):
         if not isinstance(v, dict):
             raise _fail(path, f"{key!r} must be an object, got {type(v).__name__}")
-    graph = graph_of_cfg(cfg, has_mlp=_names_mlp(nodes) or _names_mlp(edges))
-    node_names = _ours(path, nodes, _node_ours, "nodes")
-    known_nodes = {_node_ours(n) for n in mib_nodes(graph)}
+    graph = graph_of_cfg(cfg, has_mlp=names_mlp(nodes) or names_mlp(edges))
+    node_names = _ours(path, nodes, from_mib_node, "nodes")
+    known_nodes = {from_mib_node(n) for n in mib_nodes(graph)}
     for name, value in nodes.items():
         if node_names[name] not in known_nodes:
             raise _fail(path, f"node {name!r} is not in the graph of cfg {cfg}")
@@ -436,7 +388,10 @@ def read_mib_edges(path, in_graph_only: bool = False) -> list[str]:
 def mib_scores(d: dict, graph: EdgeGraph) -> np.ndarray:
     """Scores over ``graph``'s edges from an MIB dict, as :meth:`MibFile.ranking_scores`.
     Raises MibFormatError when the edge sets differ."""
-    ours = {from_mib_edge(k): v for k, v in d["edges"].items()}
+    try:
+        ours = {from_mib_edge(k): v for k, v in d["edges"].items()}
+    except MibNameError as err:
+        raise MibFormatError(str(err)) from None
     names = graph.edge_names
     missing = [n for n in names if n not in ours]
     extra = [n for n in ours if n not in set(names)]
@@ -491,7 +446,7 @@ def evaluate_file(
 ):
     """Evaluate an MIB file on ``task_key`` with our evaluator, on the task's held-out split as
     a benchmark run is (loads the task's model); returns the Evaluation."""
-    from eval.evaluate import evaluate
+    from eval.scoring.evaluate import evaluate
     from patching.graph import GraphOptions
     from tasks.base import get_task
     from tasks.problem import build_problem
@@ -526,8 +481,8 @@ FAITHFULNESS_KEYS = ("cpr", "cmd", "cpr_log", "cmd_log")
 
 
 def import_file(path, task_key: str, n=None, seed=0, ablation=None, signed=False) -> dict:
-    """What ``eval.mib import`` prints: the evaluator's measures when the task's model loads,
-    else recovery only with faithfulness NaN and the reason in ``note``."""
+    """What ``eval.formats.mib import`` prints: the evaluator's measures when the task's model
+    loads, else recovery only with faithfulness NaN and the reason in ``note``."""
     from tasks.base import get_task
 
     f = read_mib(path)
@@ -587,7 +542,7 @@ def export_submission(run_dir, out, method=None, seed=None, kind="scores", log=p
     ``importances.json`` (``kind="scores"``) or 9 circuit files at :data:`MIB_FRACTIONS`
     (``kind="circuits"``, scores written as 0.0). Each run's graph and width come from its
     ``mib/<run>.json``. Tasks without an MIB counterpart are skipped with a message."""
-    from eval.found import read_scores
+    from eval.formats.found import read_scores
     from eval.records import read_records
 
     run_dir, out = Path(run_dir), Path(out)
@@ -639,7 +594,9 @@ def _json_out(d: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.mib", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m eval.formats.mib", description=__doc__.split("\n")[0]
+    )
     sub = p.add_subparsers(dest="command", required=True)
     imp = sub.add_parser("import", help="evaluate an EAP-IG/MIB circuit or score file on one task")
     imp.add_argument("file")

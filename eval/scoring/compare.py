@@ -1,11 +1,11 @@
 """Which method is better, as a test: paired comparisons over the cells two methods share.
 
-    python -m eval.compare RUN_DIR [--metric auc|cpr|cmd|auroc_mib|ap] [--methods a,b,...]
+    python -m eval.scoring.compare RUN_DIR [--metric auc|cpr|cmd|auroc_mib|ap] [--methods a,b,...]
                                    [--unit cell|task] [--alpha 0.05] [--json OUT]
 
 For every pair of methods, over the (task, ablation, seed) cells where both have a finite value:
 the number of cells, the median paired difference, the two-sided Wilcoxon signed-rank p-value
-(:func:`eval.stats.wilcoxon_p`), its Holm-adjusted value over all pairs printed (family-wise
+(:func:`eval.scoring.stats.wilcoxon_p`), its Holm-adjusted value over all pairs printed (family-wise
 error at ``--alpha``), the Vargha-Delaney A12 effect size of the first method over the second
 (oriented so that > 0.5 means the first is better, also for CMD where lower is better), and the
 verdict: the better method where the adjusted p-value is below ``--alpha``, else "no
@@ -27,8 +27,8 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from eval import stats
 from eval.records import Record, atomic_write_text, read_records
+from eval.scoring import stats
 
 UNIT_TEXT = {"cell": "(task, ablation, seed) cells", "task": "(task, ablation) means over seeds"}
 METRICS = {"auc": True, "cpr": True, "cmd": False, "auroc_mib": True, "ap": True}  # higher better?
@@ -147,7 +147,9 @@ def table(comparisons: list[Comparison], alpha: float = 0.05, unit: str = "cell"
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.compare", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m eval.scoring.compare", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("run_dir", help="a run folder of eval.run (holds records.csv)")
     p.add_argument("--metric", default="auc", choices=sorted(METRICS))
     p.add_argument("--methods", default=None, help="comma-separated method keys (default: all)")

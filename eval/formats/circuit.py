@@ -1,13 +1,13 @@
 """Print or draw the circuit one run found, from its run folder (no model, no re-run).
 
-    python -m eval.circuit RUN_DIR --method ipd --task induction
-    python -m eval.circuit RUN_DIR --method ipd --task induction --size 5% --format dot
-    python -m eval.circuit RUN_DIR --method eap --task ioi --seed 1 --edges 40 --format png
+    python -m eval.formats.circuit RUN_DIR --method ipd --task induction
+    python -m eval.formats.circuit RUN_DIR --method ipd --task induction --size 5% --format dot
+    python -m eval.formats.circuit RUN_DIR --method eap --task ioi --seed 1 --edges 40 --format png
 
 Size: ``--size`` a fraction of the graph's edges (``5%`` or ``0.05``; the evaluator's size rule,
-:func:`eval.metrics.circuit_masks`) or ``--edges`` a number of top-ranked edges; default: as many
-edges as the ground truth has (the k of precision@k), or 5% on a task without one. Dangling
-edges are pruned either way (:mod:`eval.circuits`).
+:func:`eval.scoring.metrics.circuit_masks`) or ``--edges`` a number of top-ranked edges; default: as
+many edges as the ground truth has (the k of precision@k), or 5% on a task without one. Dangling
+edges are pruned either way (:mod:`eval.formats.circuits`).
 
 Format: ``text`` (default) and ``dot`` print to stdout, or to ``--out``; ``png`` and ``svg``
 write ``--out`` (default ``RUN_DIR/plots/circuit_<method>__<task>__seed<s>.<format>``). The
@@ -24,8 +24,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from eval.circuits import CircuitError, check_run, load_circuit, read_circuits
-from eval.draw_circuit import FORMATS, SUFFIX, TEXT_FORMATS
+from eval.formats.circuits import CircuitError, check_run, load_circuit, read_circuits
+from eval.formats.draw_circuit import FORMATS, SUFFIX, TEXT_FORMATS
 from eval.records import read_records, run_name
 
 DEFAULT_FRACTION = 0.05  # without a ground truth
@@ -61,7 +61,7 @@ def default_out(folder, method: str, task: str, seed: int, fmt: str) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m eval.circuit",
+        prog="python -m eval.formats.circuit",
         description="Print or draw the circuit a run found (from its run folder).",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder of eval.run (its --out)")
@@ -143,7 +143,7 @@ def draw_run(folder, fmt: str = PLOT_FORMAT) -> list[Path]:
 
 
 def folder_has_scores(folder, method: str, task: str, seed: int) -> bool:
-    from eval.found import SCORES
+    from eval.formats.found import SCORES
 
     return (Path(folder) / SCORES / f"{run_name(method, task, seed)}.pt").is_file()
 

@@ -1,6 +1,6 @@
 """The circuits a run found: its top-ranked edges at each evaluated size, pruned of dangling edges.
 
-In a run folder, beside ``scores/`` (:mod:`eval.found`), each run that produced scores has
+In a run folder, beside ``scores/`` (:mod:`eval.formats.found`), each run that produced scores has
 ``circuits/<run>.json`` (``<run>`` = ``<method>__<task>__seed<s>``,
 :func:`eval.records.run_name`)::
 
@@ -10,11 +10,11 @@ In a run folder, beside ``scores/`` (:mod:`eval.found`), each run that produced 
      "circuits": [{"fraction": 0.001, "n_top": 2, "edges": ["a1.h6->logits", ...]}, ...]}
 
 ``n_top`` is how many top-ranked edges the evaluator keeps at ``fraction``
-(:func:`eval.metrics.circuit_masks`, the size rule the faithfulness curve uses); ``edges`` are
-those left after :func:`patching.prune.prune_dangling` removes the ones on no path from the
+(:func:`eval.scoring.metrics.circuit_masks`, the size rule the faithfulness curve uses); ``edges``
+are those left after :func:`patching.prune.prune_dangling` removes the ones on no path from the
 input to the logits (MIB's rule), most important first. A :class:`Circuit` of any size (a
 fraction, or a number of top edges) is rebuilt from the stored scores with the same helpers,
-so ``python -m eval.circuit`` (:mod:`eval.circuit`) and this file always agree.
+so ``python -m eval.formats.circuit`` (:mod:`eval.formats.circuit`) and this file always agree.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from eval import metrics
-from eval.found import read_scores
+from eval.formats.found import read_scores
 from eval.records import atomic_write_text, read_records, run_name, to_json
+from eval.scoring import metrics
 from patching.prune import prune_dangling
 
 CIRCUITS = "circuits"
@@ -94,7 +94,8 @@ def pruned_masks(
 
 
 def top_edges_mask(edge_names: Sequence[str], scores, n: int, signed: bool) -> np.ndarray:
-    """The top ``n`` edges of the evaluator's ranking (:func:`eval.metrics.ranking`), pruned."""
+    """The top ``n`` edges of the evaluator's ranking (:func:`eval.scoring.metrics.ranking`),
+    pruned."""
     order = metrics.ranking(np.asarray(scores, dtype=np.float64), signed)
     if not 1 <= n <= order.size:
         raise ValueError(f"the number of edges must be in 1..{order.size}, got {n}")
@@ -155,7 +156,7 @@ def circuits_dict(
 
 def save_run_circuits(folder: str | Path, job, outcome) -> Path:
     """Write the circuits of one finished job (:class:`eval.worker.Job` and ``Outcome``) at the
-    sizes it was evaluated at (every size of :data:`eval.metrics.FRACTIONS` if it got no
+    sizes it was evaluated at (every size of :data:`eval.scoring.metrics.FRACTIONS` if it got no
     further than the method)."""
     content = circuits_dict(
         job.method,

@@ -1,7 +1,8 @@
 """Speed and memory of one interpolated-patch step against a plain forward+backward.
 
 ``python -m eval.speed [--out results/speed.json] [--device cpu|cuda] [--repeats 5]``
-``python -m eval.speed --family llama``: the same on a Llama-shaped model (``eval.speed_family``).
+(:mod:`eval.speed.__main__` runs this module's :func:`main`)
+``python -m eval.speed --family llama``: the same on a Llama-shaped model (``eval.speed.family``).
 
 Workload (issue 2): a GPT-2-small-shaped random model (``random/gpt2-small``, :mod:`models.random`),
 batch 8 x 16 tokens, float32.
@@ -11,12 +12,12 @@ batch 8 x 16 tokens, float32.
   the last position's log-probabilities (logits unembedded at that position only, as IPD does).
 - ``ipd_full_logits``: the same, unembedding every position (for transparency).
 - ``layerwise``: the first write-up's scheme, O(n_layers) hooked forward passes per step
-  (:mod:`eval.layerwise`).
+  (:mod:`eval.speed.layerwise`).
 Each variant runs in a process of its own (:func:`eval.isolate.call_in_child`) so its peak
-memory is its own, measured as the runner measures a method (:class:`eval.cost.MemoryProbe`):
-peak RSS on CPU (``ru_maxrss``), ``torch.cuda.max_memory_allocated`` on GPU. Times are medians
-over ``repeats`` steps after one warm-up step, with device synchronisation around the timer
-(:func:`eval.cost.timed`).
+memory is its own, measured as the runner measures a method
+(:class:`eval.scoring.cost.MemoryProbe`): peak RSS on CPU (``ru_maxrss``),
+``torch.cuda.max_memory_allocated`` on GPU. Times are medians over ``repeats`` steps after one
+warm-up step, with device synchronisation around the timer (:func:`eval.scoring.cost.timed`).
 """
 
 from __future__ import annotations
@@ -31,17 +32,17 @@ from pathlib import Path
 
 import torch
 
-from eval.cost import MemoryProbe, timed
 from eval.isolate import call_in_child
 from eval.preflight import UsageError, check_writable_file
-from eval.speed_pairs import Shape, floor_ratio, interleaved, pair_summary, with_parameter_grads
+from eval.scoring.cost import MemoryProbe, timed
+from eval.speed.pairs import Shape, floor_ratio, interleaved, pair_summary, with_parameter_grads
 from models import resolve
 
 BATCH, POS = 8, 16
 MODEL = "random/gpt2-small"  # models.resolve
-# Imported once by the CPU forkserver. Not eval.speed itself: under ``python -m eval.speed`` each
-# child runs it as ``__mp_main__``, which warns when it was imported before.
-PRELOAD = ["eval.isolate", "eval.layerwise", "models", "patching", "transformer_lens"]
+# Imported once by the CPU forkserver. Not eval.speed.step itself: under ``python -m
+# eval.speed.step`` each child runs it as ``__mp_main__``, which warns when it was imported before.
+PRELOAD = ["eval.isolate", "eval.speed.layerwise", "models", "patching", "transformer_lens"]
 
 
 def step_fn(variant: str, device: str, model=None):
@@ -68,7 +69,7 @@ def step_fn(variant: str, device: str, model=None):
     masks = torch.full((pm.graph.n_edges,), 0.5, device=device, requires_grad=True)
     last = torch.full((BATCH,), POS - 1, device=device)
     if variant == "layerwise":
-        from eval.layerwise import layerwise_logits
+        from eval.speed.layerwise import layerwise_logits
 
         def logits():
             return layerwise_logits(model, pm.graph, clean, masks, ab)[:, -1]
@@ -113,7 +114,7 @@ def measure_in_child(variant: str, device: str, repeats: int, threads: int) -> d
 
 
 def pairs_in_child(device: str, pairs: int, threads: int) -> dict:
-    """Plain and IPD steps on one shared model, interleaved (:mod:`eval.speed_pairs`)."""
+    """Plain and IPD steps on one shared model, interleaved (:mod:`eval.speed.pairs`)."""
     faulthandler.enable()
     if threads:
         torch.set_num_threads(threads)
@@ -125,7 +126,7 @@ def pairs_in_child(device: str, pairs: int, threads: int) -> dict:
 
 
 def floor() -> dict:
-    """The multiply-add floor of this workload's IPD step (:func:`eval.speed_pairs.floor_ratio`)."""
+    """The multiply-add floor of this workload's IPD step (:func:`eval.speed.pairs.floor_ratio`)."""
     shape = Shape(12, 768, 12, 12, 64, 3072, 2, 50257, BATCH, POS, 32491, plain_unembeds_all=True)
     return floor_ratio(shape)
 
@@ -133,17 +134,17 @@ def floor() -> dict:
 def run(
     device: str, repeats: int, layerwise_repeats: int, threads: int = 0, pairs: int = 4
 ) -> dict:
-    from eval import speed  # this module by its import name, so a child can unpickle the target
+    from eval.speed import step  # this module by its import name: a child unpickles the target
 
     def in_child(variant: str, n: int) -> dict:
-        return call_in_child(speed.measure_in_child, (variant, device, n, threads), device, PRELOAD)
+        return call_in_child(step.measure_in_child, (variant, device, n, threads), device, PRELOAD)
 
     res = {v: in_child(v, repeats) for v in ("plain", "ipd", "ipd_full_logits")}
     res["layerwise"] = in_child("layerwise", layerwise_repeats)
-    timing = call_in_child(speed.pairs_in_child, (device, pairs, threads), device, PRELOAD)
+    timing = call_in_child(step.pairs_in_child, (device, pairs, threads), device, PRELOAD)
     return {
         "timing": f"ratio_*: {pairs} interleaved (plain, ipd) pairs on one model in one process "
-        "(eval.speed_pairs); *_s and peak memory: each variant in a process of its own",
+        "(eval.speed.pairs); *_s and peak memory: each variant in a process of its own",
         **timing,
         **floor(),
         "workload": f"GPT-2-small-shaped random model, batch {BATCH} x {POS} tokens, "
@@ -177,7 +178,7 @@ def run(
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if any(a == "--family" or a.startswith("--family=") for a in args):
-        from eval.speed_family import main as family_main  # a transformers model of that shape
+        from eval.speed.family import main as family_main  # a transformers model of that shape
 
         return family_main(args)
     p = argparse.ArgumentParser(

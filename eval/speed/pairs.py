@@ -19,7 +19,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from eval.cost import timed
+from eval.scoring.cost import timed
 
 
 def interleaved(
@@ -120,5 +120,5 @@ def floor_ratio(s: Shape) -> dict:
         "macs_ipd": ipd,
         "macs_ipd_mixing": 3 * mix,
         "floor_note": "multiply-adds of the IPD step over a plain forward+backward "
-        "(eval.speed_pairs.floor_ratio states the counts)",
+        "(eval.speed.pairs.floor_ratio states the counts)",
     }

@@ -2,10 +2,11 @@
 
 The protocol is MIB's circuit-localization track (Mueller et al. 2025, MIB-circuit-track's
 ``evaluation.py`` / ``print_results.py``): circuits of ``floor(k * n_edges)`` edges for k in
-:data:`eval.metrics.FRACTIONS`, pruned of dangling edges before they are scored, CPR from the
-method's (signed, if it says so) ranking and CMD from |score|. Where the cut splits a block of
-tied scores, the evaluator averages over the ways to fill it (:func:`eval.metrics.circuit_draws`),
-so a tie never decides a result. The README's "Conventions" section lists every column.
+:data:`eval.scoring.metrics.FRACTIONS`, pruned of dangling edges before they are scored, CPR from
+the method's (signed, if it says so) ranking and CMD from |score|. Where the cut splits a block of
+tied scores, the evaluator averages over the ways to fill it
+(:func:`eval.scoring.metrics.circuit_draws`), so a tie never decides a result. The README's
+"Conventions" section lists every column.
 
 The faithfulness curve evaluates every circuit size in one batched patched forward
 (``Problem.metric_of`` with ``[n_masks, n_edges]`` masks), chunked over masks when the batch of
@@ -26,7 +27,7 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
-from eval import metrics
+from eval.scoring import metrics
 from patching.prune import NodeIndex, prune_dangling
 from tasks.problem import Problem
 
@@ -117,7 +118,7 @@ class Curve:
 
 def ties_of(problem: Problem) -> metrics.Ties:
     """The tie rule of scores found on ``problem``: its model's dtype (or its task's own
-    tolerance), floored by its metric's clean-ablated gap (:class:`eval.metrics.Ties`)."""
+    tolerance), floored by its metric's clean-ablated gap (:class:`eval.scoring.metrics.Ties`)."""
     gap = abs(problem.metric_clean - problem.metric_ablated) if problem.has_signal else 0.0
     return metrics.Ties(problem.model.dtype, gap if math.isfinite(gap) else 0.0, problem.tie_rtol)
 
@@ -132,8 +133,8 @@ def faithfulness_curves(
 ) -> tuple[dict[str, Curve], int]:
     """The curve of each ranking in ``rankings`` (name -> signed) and the number of distinct
     circuits evaluated. Each size keeps ``floor(fraction * n_edges)`` edges; a tie at the cut is
-    resolved by :func:`eval.metrics.circuit_draws` (exact expectation or 64 seeded draws); every
-    circuit is pruned of dangling edges (:func:`patching.prune.prune_dangling`) before it is
+    resolved by :func:`eval.scoring.metrics.circuit_draws` (exact expectation or 64 seeded draws);
+    every circuit is pruned of dangling edges (:func:`patching.prune.prune_dangling`) before it is
     scored; identical circuits (across sizes, draws and rankings) are evaluated once."""
     n_edges = problem.n_edges
     sizes = [metrics.n_kept(f, n_edges) for f in fractions]

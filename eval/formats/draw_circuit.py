@@ -1,4 +1,5 @@
-"""Renderers of a :class:`eval.circuits.Circuit`: text, Graphviz source, and a layered drawing.
+"""Renderers of a :class:`eval.formats.circuits.Circuit`: text, Graphviz source, and a layered
+drawing.
 
 - ``text``: one line per destination, grouped by layer, sources most important first, as IPD's
   first write-up printed its IOI circuit: ``a9.h9.q <- a8.h6 a7.h9 embed``;
@@ -29,7 +30,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import PathPatch  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 
-from eval.circuits import Circuit  # noqa: E402
+from eval.formats.circuits import Circuit  # noqa: E402
 from patching.names import EMBED, LOGITS, QKV, depth, parse_edge, parse_node, without_role  # noqa: E402
 
 ROLE_COLOURS = {"q": "#1f77b4", "k": "#2ca02c", "v": "#9467bd", None: "#444444"}
