@@ -29,13 +29,27 @@ def job(program: str, seed: int, extra: list[str]) -> str:
     out.parent.mkdir(parents=True, exist_ok=True)
     trained = (out / "siit.json").is_file()  # trained earlier, not yet checked
     with log.open("a" if trained else "w") as fh:
-        cmd = [sys.executable, "-m", "tasks.siit.train", "--program", program,
-               "--out", str(out.relative_to(ROOT)), "--seed", str(seed), *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "tasks.siit.train",
+            "--program",
+            program,
+            "--out",
+            str(out.relative_to(ROOT)),
+            "--seed",
+            str(seed),
+            *extra,
+        ]
         rc = 0 if trained else subprocess.call(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
         if rc:
             return f"{program} s{seed}: training failed (exit {rc}), see {log}"
-        rc = subprocess.call([sys.executable, "-m", "tasks.siit.check", str(out.relative_to(ROOT))],
-                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=fh)
+        rc = subprocess.call(
+            [sys.executable, "-m", "tasks.siit.check", str(out.relative_to(ROOT))],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=fh,
+        )
     if not trained:
         log.unlink()
     return f"{program} s{seed}: {'passes' if rc == 0 else 'FAILS its checks'}"

@@ -143,7 +143,7 @@ def check(folder: Path) -> dict:
         ab = low.ablated_sources(_values(low, kind, b, s))
         share = necessity(low, b, ab, candidates, answer)
 
-        def joint_acc(kept: list[str]) -> float:
+        def joint_acc(kept: list[str], ab=ab) -> float:
             return _acc(low(b, low.graph.edge_mask(kept), ab).argmax(-1), y, answer)
 
         joint_cand = joint_acc(candidates)
@@ -206,7 +206,9 @@ def write_report(folder: Path, report: dict) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tasks.siit.check", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m tasks.siit.check", description=__doc__.split("\n")[0]
+    )
     p.add_argument("folder", type=Path)
     args = p.parse_args(argv)
     try:

@@ -1,7 +1,8 @@
 """A learned (SIIT) model's folder: the low-level model, the compiled program it implements, the
 correspondence between them, and the candidate edge set; and how the folder is written and read.
 
-Folder layout (written by ``python -m tasks.siit.train``, checked by ``python -m tasks.siit.check``):
+Folder layout (written by ``python -m tasks.siit.train``, checked by
+``python -m tasks.siit.check``):
 
 - ``model.safetensors`` (+ ``.sha256``): the low-level :class:`patching.hooked.HookedModel`;
 - ``high.safetensors`` / ``high.json``: the tracr-compiled program (the high-level model);

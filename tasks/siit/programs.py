@@ -59,9 +59,7 @@ def _build_first_match():
 
     first = rasp.Select(rasp.indices, rasp.indices, lambda k, q: k == 0).named("first_sel")
     first_tok = rasp.Aggregate(first, rasp.tokens).named("first_tok")
-    return rasp.SequenceMap(lambda x, y: int(x == y), rasp.tokens, first_tok).named(
-        "first_match"
-    )
+    return rasp.SequenceMap(lambda x, y: int(x == y), rasp.tokens, first_tok).named("first_match")
 
 
 def _build_majority():
@@ -121,33 +119,39 @@ PROGRAMS: dict[str, SiitProgram] = {
     p.name: p
     for p in (
         SiitProgram(
-            RaspProgram("reverse", (1, 2, 3, 4), 5, False, "reverse", _P["reverse"].build), 5,
+            RaspProgram("reverse", (1, 2, 3, 4), 5, False, "reverse", _P["reverse"].build),
+            5,
             description="reverse the sequence (attention routing after a SelectorWidth length "
             "and an MLP chain; 4 layers; not shipped: joint sufficiency on the train split "
             "reached 0.88 resample / 0.64 mean after 3,250 steps)",
         ),
         SiitProgram(
-            RaspProgram("hist", ("a", "b", "c", "d"), 5, False, "hist", _P["hist"].build), 5,
+            RaspProgram("hist", ("a", "b", "c", "d"), 5, False, "hist", _P["hist"].build),
+            5,
             description="how often each token occurs (counting, SelectorWidth)",
         ),
         SiitProgram(
-            RaspProgram("sort_unique", (1, 2, 3, 4, 5, 6), 5, False, "sort",
-                        _P["sort_unique"].build),
-            5, inputs=_permutations((1, 2, 3, 4, 5, 6), 5),
+            RaspProgram(
+                "sort_unique", (1, 2, 3, 4, 5, 6), 5, False, "sort", _P["sort_unique"].build
+            ),
+            5,
+            inputs=_permutations((1, 2, 3, 4, 5, 6), 5),
             description="sort distinct tokens (SelectorWidth, then routing; not shipped: in "
             "the one model trained, interchange on the counting head stayed at chance, 0.18, "
             "for 3,750 steps while behaviour was 1.0)",
         ),
         SiitProgram(
-            RaspProgram("shuffle_dyck", ("(", ")", "x"), 5, False, "shuffle_dyck",
-                        _P["shuffle_dyck"].build),
+            RaspProgram(
+                "shuffle_dyck", ("(", ")", "x"), 5, False, "shuffle_dyck", _P["shuffle_dyck"].build
+            ),
             5,
             description="balanced parentheses (numerical MLPs composed over 6 layers; not "
             "shipped: its 6-layer model trains too slowly on the 2-core reference machine)",
         ),
         SiitProgram(
-            RaspProgram("last_match", ("a", "b", "c", "d"), 5, False, "last_match",
-                        _build_last_match),
+            RaspProgram(
+                "last_match", ("a", "b", "c", "d"), 5, False, "last_match", _build_last_match
+            ),
             5,
             description="whether each token equals the last (inputs of 5 tokens; broadcast "
             "head over the whole input, comparing MLP)",
@@ -158,26 +162,30 @@ PROGRAMS: dict[str, SiitProgram] = {
             description="how many tokens are a (counting, SelectorWidth)",
         ),
         SiitProgram(
-            RaspProgram("count_first", ("a", "b", "c", "d"), 5, False, "count_first",
-                        _build_count_first),
+            RaspProgram(
+                "count_first", ("a", "b", "c", "d"), 5, False, "count_first", _build_count_first
+            ),
             5,
             description="how many tokens equal the first (routing head, then a SelectorWidth "
             "over two layers; not shipped: in two seeds joint sufficiency stayed at 0.34 "
             "resample / 0.41 mean for 1,000-1,500 steps)",
         ),
         SiitProgram(
-            RaspProgram("majority", ("x", "y", "z", "w"), 5, True, "majority", _build_majority), 5,
+            RaspProgram("majority", ("x", "y", "z", "w"), 5, True, "majority", _build_majority),
+            5,
             description="whether most tokens so far are x (numerical MLP, numerical "
             "attention, thresholding MLP)",
         ),
         SiitProgram(
-            RaspProgram("prev_sum", (0, 1, 2, 3), 5, True, "prev_sum", _build_prev_sum), 5,
+            RaspProgram("prev_sum", (0, 1, 2, 3), 5, True, "prev_sum", _build_prev_sum),
+            5,
             first_answer=2,
             description="(token + previous token) mod 4 (routing head, then a categorical MLP)",
         ),
         SiitProgram(
-            RaspProgram("first_match", ("a", "b", "c", "d"), 5, True, "first_match",
-                        _build_first_match),
+            RaspProgram(
+                "first_match", ("a", "b", "c", "d"), 5, True, "first_match", _build_first_match
+            ),
             5,
             description="whether each token equals the first (broadcast head, comparing MLP)",
         ),

@@ -24,9 +24,7 @@ def rows() -> list[str]:
             str(len(abl[k]["truth"])) if abl[k]["offered"] else "—"
             for k in ("resample", "mean", "zero")
         )
-        joint = " / ".join(
-            f"{abl[k]['joint_sufficiency_truth']:.3f}" for k in ("resample", "mean")
-        )
+        joint = " / ".join(f"{abl[k]['joint_sufficiency_truth']:.3f}" for k in ("resample", "mean"))
         cfg, train = meta["low_config"], meta["train"]
         dropped = ", ".join(f"`{e}`" for e in abl["resample"]["dropped"]) or "none"
         out.append(

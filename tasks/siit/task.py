@@ -66,7 +66,9 @@ class SiitTask(TracrTask):
         return self._meta
 
     def unavailable_reason(self) -> str | None:
-        missing = [p for p in (mdl.MODEL_FILE, f"{mdl.HIGH_NAME}.json") if not (self.folder / p).is_file()]
+        missing = [
+            p for p in (mdl.MODEL_FILE, f"{mdl.HIGH_NAME}.json") if not (self.folder / p).is_file()
+        ]
         if missing:
             return f"missing {', '.join(str(self.folder / p) for p in missing)}"
         return None

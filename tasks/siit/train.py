@@ -21,8 +21,9 @@ whose edges are cut reads, along each cut edge, the sending component's output o
 - strict, edges (ours): each non-candidate edge (also edges between circuit nodes that the
   program does not have) cut with probability ``p ~ U(0, 1)``, and two rows with every
   non-candidate edge cut at once, one resampled and one mean-ablated; target the output on
-  ``b``. The strict rows' mean loss has weight 2 (behaviour and IIT 1). InterpBench trains and checks single-node resamples only; the joint row is what the
-  acceptance check's joint sufficiency asks for.
+  ``b``. The strict rows' mean loss has weight 2 (behaviour and IIT 1). InterpBench trains and
+  checks single-node resamples only; the joint rows are what the acceptance check's joint
+  sufficiency asks for.
 
 ``--no-strict`` drops both strict losses (InterpBench's IIT alone); such a model fails the
 joint-sufficiency check, which the tests use as a planted failure.
@@ -123,8 +124,9 @@ class Setup:
         """The compiled program's output ids on ``tokens`` (with ``node``'s output taken from
         ``source`` when given)."""
         if node is None:
-            return self.high(tokens, torch.ones(self.high.graph.n_edges),
-                             self.high.ablate("zero", tokens)).argmax(-1)
+            return self.high(
+                tokens, torch.ones(self.high.graph.n_edges), self.high.ablate("zero", tokens)
+            ).argmax(-1)
         return self.interchange_labels(tokens, source)[self.nodes.index(node)]
 
     def interchange_labels(self, tokens: Tensor, source: Tensor) -> Tensor:
@@ -150,8 +152,9 @@ def _row_loss(logits: Tensor, labels: Tensor, answer: Tensor) -> Tensor:
     return F.cross_entropy(logits[:, answer].flatten(0, 1), labels[:, answer].flatten())
 
 
-def step_rows(su: Setup, b_idx: Tensor, s_idx: Tensor, gen: torch.Generator, strict: bool,
-              iit_nodes: int = 3):
+def step_rows(
+    su: Setup, b_idx: Tensor, s_idx: Tensor, gen: torch.Generator, strict: bool, iit_nodes: int = 3
+):
     """Masks ``[K, E]``, ablated values (``[n_src, B, P, D]`` shared by the rows, or
     ``[K, n_src, B, P, D]`` with the strict rows, whose last row is mean-ablated), targets
     ``[K, B, P]`` and each row's loss group (``behaviour``, ``iit``, ``strict``)."""
@@ -192,13 +195,16 @@ def train(
     prog: SiitProgram,
     out: Path,
     seed: int = 0,
-    cfg: TrainConfig = TrainConfig(),
-    shape: mdl.LowLevelShape = mdl.LowLevelShape(),
+    cfg: TrainConfig | None = None,
+    shape: mdl.LowLevelShape | None = None,
     command: str = "",
-    log=functools.partial(print, flush=True),
+    log=None,
 ) -> dict:
     """Train, write the folder (see :mod:`tasks.siit.model`), return the final train-split
     evaluation."""
+    cfg = cfg or TrainConfig()
+    shape = shape or mdl.LowLevelShape()
+    log = log or functools.partial(print, flush=True)
     torch.manual_seed(seed)
     su = Setup(prog, seed, shape)
     gen = torch.Generator().manual_seed(seed)
@@ -218,8 +224,9 @@ def train(
     weights = {"behaviour": 1.0, "iit": cfg.iit_weight, "strict": cfg.strict_weight}
     for step in range(cfg.steps):
         pick = train_pool[torch.randint(len(train_pool), (2, cfg.batch), generator=gen)]
-        masks, vals, targets, groups = step_rows(su, pick[0], pick[1], gen, cfg.strict,
-                                                 cfg.iit_nodes)
+        masks, vals, targets, groups = step_rows(
+            su, pick[0], pick[1], gen, cfg.strict, cfg.iit_nodes
+        )
         logits = su.low(su.tokens[pick[0]], masks, su.low.ablated_sources(vals))  # [K,B,P,V]
         losses: dict[str, list[Tensor]] = {}
         for k, group in enumerate(groups):
@@ -263,8 +270,9 @@ def evaluate_split(su: Setup, idx: Tensor, seed: int, n_partners: int = 2) -> di
     behaviour, interchange per node, and every non-candidate edge cut at once (resample, mean)."""
     from tasks.siit.check import accuracies
 
-    return accuracies(su.low, su.high, su.tokens, idx, su.answer, su.candidates,
-                      su.nodes, seed, n_partners)
+    return accuracies(
+        su.low, su.high, su.tokens, idx, su.answer, su.candidates, su.nodes, seed, n_partners
+    )
 
 
 def _write_folder(su, out, seed, cfg, shape, command, stopped, seconds) -> None:
@@ -291,15 +299,22 @@ def _write_folder(su, out, seed, cfg, shape, command, stopped, seconds) -> None:
         "correspondence": mdl.correspondence(su.nodes),
         "circuit_nodes": su.nodes,
         "candidate_edges": su.candidates,
-        "train": {**asdict(cfg), "stopped_at": stopped, "seconds": round(seconds, 1),
-                  "threads": torch.get_num_threads(), "torch": torch.__version__},
+        "train": {
+            **asdict(cfg),
+            "stopped_at": stopped,
+            "seconds": round(seconds, 1),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+        },
         "command": command,
     }
     (out / mdl.META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tasks.siit.train", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m tasks.siit.train", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--program", required=True, help="a shipped program name or FILE.py:NAME")
     p.add_argument("--out", required=True, type=Path, help="folder to write the model into")
     p.add_argument("--seed", type=int, default=0)
@@ -307,8 +322,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-strict", action="store_true", help="IIT only (a planted failure)")
     p.add_argument("--lr", type=float, default=TrainConfig.lr, help="peak learning rate")
     p.add_argument("--d-model", type=int, default=mdl.LowLevelShape.d_model)
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (results are deterministic for a fixed count)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (results are deterministic for a fixed count)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:

@@ -14,9 +14,18 @@ from patching.patched import PatchableModel
 
 def _model(seed: int = 0, causal: bool = True) -> HookedModel:
     cfg = HookedConfig(
-        n_layers=2, d_model=12, n_ctx=6, d_head=3, n_heads=4, d_mlp=16, act_fn="gelu",
-        d_vocab=7, d_vocab_out=5, attention_dir="causal" if causal else "bidirectional",
-        seed=seed, dtype=torch.float64,
+        n_layers=2,
+        d_model=12,
+        n_ctx=6,
+        d_head=3,
+        n_heads=4,
+        d_mlp=16,
+        act_fn="gelu",
+        d_vocab=7,
+        d_vocab_out=5,
+        attention_dir="causal" if causal else "bidirectional",
+        seed=seed,
+        dtype=torch.float64,
     )
     model = HookedModel(cfg)
     with torch.no_grad():  # LayerNorm weights and biases away from 1 and 0, so folding matters

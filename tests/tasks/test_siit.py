@@ -16,7 +16,7 @@ from patching.names import parse_edge
 from tasks.siit import check as chk
 from tasks.siit import model as mdl
 from tasks.siit.programs import resolve
-from tasks.siit.task import MODELS_DIR, SiitTask, register_shipped, shipped_folders, task_key
+from tasks.siit.task import SiitTask, register_shipped, shipped_folders, task_key
 from tasks.siit.train import TrainConfig, main, train
 
 DATA = Path(__file__).parents[1] / "data"
@@ -37,8 +37,14 @@ def tiny_run(tmp_path_factory):
 def test_trainer_writes_a_complete_folder_from_a_users_program(tiny_run):
     out, ev = tiny_run
     meta = mdl.load_meta(out)
-    for name in (mdl.MODEL_FILE, mdl.MODEL_FILE + ".sha256", "high.safetensors", "high.json",
-                 mdl.LOG_FILE, mdl.META_FILE):
+    for name in (
+        mdl.MODEL_FILE,
+        mdl.MODEL_FILE + ".sha256",
+        "high.safetensors",
+        "high.json",
+        mdl.LOG_FILE,
+        mdl.META_FILE,
+    ):
         assert (out / name).is_file(), name
     assert meta["program"] == "tiny_same" and meta["seed"] == 3
     assert len(meta["inputs"]) == 8
@@ -77,8 +83,17 @@ def test_training_lowers_every_loss(tmp_path):
 def test_cli_refuses_bad_programs_and_a_used_folder(tmp_path, capsys):
     assert main(["--program", "nope", "--out", str(tmp_path / "a")]) == 2
     assert "unknown program 'nope'" in capsys.readouterr().err
-    assert main(["--program", f"{DATA / 'siit_tiny_program.py'}:NOT_A_PROGRAM",
-                 "--out", str(tmp_path / "b")]) == 2
+    assert (
+        main(
+            [
+                "--program",
+                f"{DATA / 'siit_tiny_program.py'}:NOT_A_PROGRAM",
+                "--out",
+                str(tmp_path / "b"),
+            ]
+        )
+        == 2
+    )
     assert "not a RaspProgram" in capsys.readouterr().err
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "x").write_text("")
@@ -144,10 +159,10 @@ def test_shipped_truth_is_jointly_sufficient_through_the_evaluators_path(folder)
         acc = (out[mask] == problem.data.answers[mask]).float().mean().item()
         assert acc >= 0.98, (ablation, acc)
         # the projection without the q/k/v split merges a head's three inputs into one
-        merged = task.ground_truth(problem.model.with_graph(GraphConfig(split_qkv=False)).graph,
-                                   ablation)
-        assert merged == {e.replace(".q", "").replace(".k", "").replace(".v", "")
-                          for e in truth}
+        merged = task.ground_truth(
+            problem.model.with_graph(GraphConfig(split_qkv=False)).graph, ablation
+        )
+        assert merged == {e.replace(".q", "").replace(".k", "").replace(".v", "") for e in truth}
 
 
 def test_shipped_models_resolve_by_name():
