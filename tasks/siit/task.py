@@ -38,6 +38,10 @@ class SiitTask(TracrTask):
     tie_rtol = None  # a trained float32 model: the default tie rule
     per_position = False
     default_n = 64
+    metric_description_text = (
+        "mean log-probability of the program's output over the answer positions; higher = "
+        "more correct"
+    )
 
     def __init__(self, folder: Path, key: str) -> None:
         super().__init__()
@@ -53,10 +57,7 @@ class SiitTask(TracrTask):
             f"learned (SIIT) model {self.folder.name} of the tracr program "
             f"{self.program!r}: {self.info.get('description', '')}"
         )
-        self.metric_description = (
-            "mean log-probability of the program's output over the answer positions; higher = "
-            "more correct"
-        )
+        self.metric_description = self.metric_description_text
         self._labels: dict[tuple, list[int]] | None = None
 
     @property
@@ -148,6 +149,29 @@ class SiitTask(TracrTask):
         return project_edges(self.truth(ablation), graph.config)
 
 
+def _task_class(folder: Path, key: str) -> type[SiitTask]:
+    """A class per shipped model, so the registry can describe it without loading it
+    (``eval.run --list`` reads ``description``); run when named (``in_all = False``:
+    ``--tasks 'siit-*'``, ``make bench-siit``)."""
+    info = mdl.load_meta(folder)
+
+    def __init__(self) -> None:
+        SiitTask.__init__(self, folder, key)
+
+    return type(
+        f"SiitTask_{key.replace('-', '_')}",
+        (SiitTask,),
+        {
+            "__init__": __init__,
+            "key": key,
+            "in_all": False,
+            "description": f"learned (SIIT) model {folder.name} of the tracr program "
+            f"{info['program']!r}: {info.get('description', '')}",
+            "metric_description": SiitTask.metric_description_text,
+        },
+    )
+
+
 def shipped_folders(root: Path = MODELS_DIR) -> list[Path]:
     """Every shipped model folder that holds a passing check report, sorted."""
     out = []
@@ -166,11 +190,6 @@ def register_shipped(root: Path = MODELS_DIR) -> list[str]:
     for folder in shipped_folders(root):
         key = task_key(folder)
         if key not in TASKS:
-
-            def factory(folder=folder, key=key):
-                return SiitTask(folder, key)
-
-            factory.in_all = False  # run when named: --tasks 'siit-*' (make bench-siit)
-            TASKS.add(key, factory)
+            TASKS.add(key, _task_class(folder, key))
         keys.append(key)
     return keys

@@ -31,9 +31,12 @@ def _task_of_program(program: str):
 
 # ----- shipped ----------------------------------------------------------------------------------
 def test_every_shipped_model_is_a_source():
+    from tasks.siit.task import shipped_folders
     from tasks.tracr_programs import PROGRAMS
 
-    assert set(names("shipped")) == {"induction"} | {f"tracr/{p}" for p in PROGRAMS}
+    siit = {f"siit/{f.parent.name}/{f.name}" for f in shipped_folders()}
+    assert len(siit) >= 12
+    assert set(names("shipped")) == {"induction"} | {f"tracr/{p}" for p in PROGRAMS} | siit
 
 
 SHIPPED = ["induction", "tracr/hist", "tracr/pair_balance", "tracr/proportion", "tracr/reverse",
