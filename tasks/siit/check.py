@@ -56,7 +56,9 @@ def pairs(idx: Tensor, seed: int, n_partners: int) -> tuple[Tensor, Tensor]:
     return base, idx[other]
 
 
-def _labels(high: PatchableModel, tokens, node=None, source=None, out_of=None) -> Tensor:
+def program_labels(high: PatchableModel, tokens, node=None, source=None, out_of=None) -> Tensor:
+    """The compiled program's output ids on ``tokens`` (``node``'s output taken from
+    ``source`` when given; ``out_of``: the mask of the edges out of ``node``)."""
     masks = torch.ones(high.graph.n_edges)
     if node is None:
         ab = high.ablate("zero", tokens)
@@ -87,7 +89,7 @@ def accuracies(low, high, tokens, idx, answer, candidates, nodes, seed, n_partne
     and mean ablation, on the pairs of ``idx``."""
     b_idx, s_idx = pairs(idx, seed, n_partners)
     b, s = tokens[b_idx], tokens[s_idx]
-    y = _labels(high, b)
+    y = program_labels(high, b)
     g = low.graph
     ones = torch.ones(g.n_edges)
     res = low.ablate("resample", b, s)
@@ -95,7 +97,7 @@ def accuracies(low, high, tokens, idx, answer, candidates, nodes, seed, n_partne
     for node in nodes:
         m = ones.clone()
         m[_out_of(g, node)] = 0.0
-        want = _labels(high, b, node, s, _out_of(high.graph, node))
+        want = program_labels(high, b, node, s, _out_of(high.graph, node))
         out[f"iit/{node}"] = _acc(low(b, m, res).argmax(-1), want, answer)
     keep = g.edge_mask(candidates)
     for kind in ("resample", "mean"):
@@ -137,7 +139,7 @@ def check(folder: Path) -> dict:
     acc = accuracies(low, high, tokens, held, answer, candidates, nodes, seed=1)
     b_idx, s_idx = pairs(held, 1, N_PARTNERS)
     b, s = tokens[b_idx], tokens[s_idx]
-    y = _labels(high, b)
+    y = program_labels(high, b)
     per_ablation = {}
     for kind in ABLATIONS:
         ab = low.ablated_sources(_values(low, kind, b, s))

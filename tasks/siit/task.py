@@ -88,15 +88,14 @@ class SiitTask(TracrTask):
 
     def _targets(self, seqs: list[tuple]) -> tuple[Int[Tensor, "n pos"], dict[str, Tensor]]:
         if self._labels is None:
-            from patching.graph import GraphConfig as _G
             from patching.patched import PatchableModel
+            from tasks.siit.check import program_labels
 
-            high = PatchableModel(mdl.load_high(self.folder), _G())
+            high = PatchableModel(mdl.load_high(self.folder), GraphConfig())
             everything = self.inputs()
-            toks = self.tokens(everything)
             with torch.no_grad():
-                out = high(toks, torch.ones(high.graph.n_edges), high.ablate("zero", toks))
-            self._labels = dict(zip(everything, out.argmax(-1).tolist(), strict=True))
+                out = program_labels(high, self.tokens(everything))
+            self._labels = dict(zip(everything, out.tolist(), strict=True))
         first = self.info["first_answer"]
         rows = [[v if p >= first else 0 for p, v in enumerate(self._labels[s])] for s in seqs]
         return torch.tensor(rows, dtype=torch.long), {}

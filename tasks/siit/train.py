@@ -56,6 +56,7 @@ from patching.graph import GraphConfig
 from patching.hooked import HookedModel
 from patching.patched import PatchableModel
 from tasks.siit import model as mdl
+from tasks.siit.check import program_labels
 from tasks.siit.programs import SiitProgram, resolve
 from tasks.splits import pool_split
 
@@ -118,16 +119,7 @@ class Setup:
         P = self.tokens.shape[1]
         self.answer = torch.arange(P) >= prog.first_answer  # [P]
         with torch.no_grad():
-            self.labels = self.high_labels(self.tokens)  # [N, P]
-
-    def high_labels(self, tokens: Tensor, node: str | None = None, source=None) -> Tensor:
-        """The compiled program's output ids on ``tokens`` (with ``node``'s output taken from
-        ``source`` when given)."""
-        if node is None:
-            return self.high(
-                tokens, torch.ones(self.high.graph.n_edges), self.high.ablate("zero", tokens)
-            ).argmax(-1)
-        return self.interchange_labels(tokens, source)[self.nodes.index(node)]
+            self.labels = program_labels(self.high, self.tokens)  # [N, P]
 
     def interchange_labels(self, tokens: Tensor, source: Tensor) -> Tensor:
         """``[n_nodes, B, P]``: the program's output with each circuit node's output taken
